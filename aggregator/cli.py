@@ -1,0 +1,275 @@
+"""The ``aggregator`` command line: thin click commands over the library.
+
+Exit codes: 0 the command completed (a refresh completes even when some
+sources failed: they are reported); 1 invalid configuration; 3 unusable
+store; 2 wrong usage (click's own).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from . import __version__
+from .classify import LABELS, Classifier
+from .config import load_config
+from .errors import ConfigError, StoreError
+from .pipeline import refresh as run_refresh
+from .store import Store, StoredItem, open_store
+from .types import Classification, Config, RunReport, Status
+
+EXIT_CONFIG = 1
+EXIT_STORE = 3
+
+log = logging.getLogger("aggregator")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("feeds.yaml"),
+    show_default=True,
+    help="The configuration file; relative paths in it are relative to it.",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="aggregator")
+@click.option("-v", "--verbose", count=True, help="Log more (one line per source with -v).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Curated news feeds about Central Asia.
+
+    Pulls the sources listed in feeds.yaml, drops duplicates, classifies every
+    item by country and publishes one Atom feed per country plus the region.
+    """
+    level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request at INFO: only worth seeing with -vv.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    ctx.obj = {"quiet": quiet}
+
+
+@cli.command()
+@config_option
+@click.pass_context
+def refresh(ctx: click.Context, config_path: Path) -> None:
+    """Refresh every source once, publish the feeds, print a summary.
+
+    Exits 0 when the run completed, even if some sources failed.
+    """
+    config = _load(config_path)
+    with _open(config) as store:
+        report = run_refresh(config, store)
+    if not ctx.obj["quiet"]:
+        _print_report(report, config)
+
+
+@cli.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Refresh on a schedule until stopped (SIGTERM or Ctrl-C).
+
+    The first refresh starts at once; then every schedule.interval_minutes.
+    The configuration is read again before each refresh: an invalid one is
+    reported and the previous one kept.
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    config = _load(config_path)
+    with _open(config):
+        pass  # fail now, not in the scheduler, if the store is unusable
+    current = {"config": config}
+
+    def job() -> None:
+        try:
+            current["config"] = load_config(config_path)
+        except ConfigError as e:
+            log.error("keeping the previous configuration: %s", e)
+        cfg = current["config"]
+        try:
+            with _store_or_raise(cfg) as store:
+                report = run_refresh(cfg, store)
+        except StoreError as e:
+            log.error("refresh failed: %s", e)
+            return
+        log.warning(_summary_line(report, cfg))
+
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(
+        job,
+        IntervalTrigger(minutes=config.interval_minutes),
+        id="refresh",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.warning("signal %d: stopping after the current refresh", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(
+        f"refreshing {len(config.sources)} sources every {config.interval_minutes:g} min;"
+        " stop with Ctrl-C or SIGTERM",
+        err=True,
+    )
+    scheduler.start()
+
+
+@cli.command()
+@config_option
+def check(config_path: Path) -> None:
+    """Validate the configuration and list the sources."""
+    config = _load(config_path)
+    click.echo(f"{config.path}: valid")
+    click.echo(f"  store:  {config.storage}")
+    click.echo(f"  output: {config.output.dir} (at most {config.output.max_entries} per feed)")
+    click.echo(f"  every:  {config.interval_minutes:g} minutes with `aggregator run`")
+    click.echo(f"{len(config.sources)} sources:")
+    width = max((len(s.name) for s in config.sources), default=0)
+    for source in config.sources:
+        click.echo(f"  {source.name:<{width}}  {source.language or '--':<3} {source.url}")
+
+
+@cli.command()
+@click.argument("text")
+def classify(text: str) -> None:
+    """Print the country decision for TEXT, as if it were a headline."""
+    _print_classification(Classifier().classify_text(text))
+
+
+@cli.command()
+@config_option
+@click.argument("url")
+def explain(config_path: Path, url: str) -> None:
+    """Print the stored decision for the item whose link (or id) is URL."""
+    config = _load(config_path)
+    with _open(config) as store:
+        items = store.items_by_link(url)
+        if not items:
+            raise click.ClickException(f"no stored item has the link or id {url}")
+        for item in items:
+            _print_item(store, item)
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+@contextmanager
+def _open(config: Config) -> Iterator[Store]:
+    try:
+        with _store_or_raise(config) as store:
+            yield store
+    except StoreError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_STORE)
+
+
+@contextmanager
+def _store_or_raise(config: Config) -> Iterator[Store]:
+    store = open_store(config.storage)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _print_report(report: RunReport, config: Config) -> None:
+    width = max((len(r.source.name) for r in report.sources), default=6)
+    click.echo(
+        f"{'source':<{width}}  {'status':<12} {'items':>5} {'new':>4} {'kept':>4} {'time':>6}"
+    )
+    for r in report.sources:
+        if r.status is Status.ERROR:
+            status = click.style(f"{'error':<12}", fg="red")
+            click.echo(f"{r.source.name:<{width}}  {status} {r.error}")
+            continue
+        click.echo(
+            f"{r.source.name:<{width}}  {r.status.value:<12} {r.entries:>5} {r.new:>4}"
+            f" {r.relevant:>4} {r.seconds:>5.1f}s"
+        )
+    click.echo(_summary_line(report, config))
+
+
+def _summary_line(report: RunReport, config: Config) -> str:
+    by_status = {s: sum(r.status is s for r in report.sources) for s in Status}
+    new = sum(r.new for r in report.sources)
+    kept = sum(r.relevant for r in report.sources)
+    return (
+        f"{len(report.sources)} sources: {by_status[Status.OK]} updated,"
+        f" {by_status[Status.NOT_MODIFIED]} unchanged, {by_status[Status.ERROR]} failed;"
+        f" {new} new items ({kept} about the region);"
+        f" {len(report.publish.written)} files written to {config.output.dir}"
+        f" in {report.seconds:.1f}s"
+    )
+
+
+def _print_classification(c: Classification) -> None:
+    if c.relevant:
+        names = ", ".join(LABELS[code] for code in c.countries) or "no single country"
+        click.echo(f"published: {names}{' (regional)' if c.regional else ''}")
+        if c.primary:
+            click.echo(f"primary:   {LABELS[c.primary]}")
+    else:
+        click.echo("dropped: not about Central Asia")
+    for m in c.matches:
+        click.echo(
+            f"  {m.label:<6} {m.points:>4g} pts  {m.field:<10} {m.kind:<8}"
+            f" {m.text!r} (term {m.term!r})"
+        )
+    if c.scores:
+        scores = ", ".join(f"{k}={v:g}" for k, v in sorted(c.scores.items()))
+        click.echo(f"scores:    {scores}")
+
+
+def _print_item(store: Store, item: StoredItem) -> None:
+    click.echo(f"{item.title}")
+    click.echo(f"  source:  {item.source_name} <{item.source_url}>")
+    click.echo(f"  link:    {item.link}")
+    click.echo(f"  seen:    {item.first_seen.isoformat()}")
+    expl = item.explanation
+    if item.relevant:
+        names = ", ".join(LABELS[c] for c in item.countries) or "no single country"
+        click.echo(f"  outcome: published: {names}{' (regional)' if item.regional else ''}")
+    else:
+        click.echo("  outcome: dropped: not about Central Asia")
+    matches = expl.get("matches")
+    for m in matches if isinstance(matches, list) else []:
+        click.echo(
+            f"    {m['label']:<6} {m['points']:>4g} pts  {m['field']:<10} {m['kind']:<8}"
+            f" {m['text']!r} (term {m['term']!r})"
+        )
+    members = store.items_of_stories([item.story_id])
+    click.echo(f"  story:   {item.story_uid} ({len(members)} published item(s))")
+    for member in sorted(members, key=lambda i: (i.date, i.id)):
+        mark = "*" if member.id == item.id else " "
+        click.echo(f"   {mark} {member.source_name}: {member.title} <{member.link}>")
+
+
+def main() -> None:
+    cli(prog_name="aggregator")

@@ -1,0 +1,220 @@
+"""Load ``feeds.yaml`` into a validated :class:`~aggregator.types.Config`.
+
+Every error names the file, the key path and the problem. Relative paths are
+resolved against the configuration file's folder, never the working directory.
+Unknown keys are errors, so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ConfigError
+from .types import Config, FetchConfig, OutputConfig, SiteConfig, Source
+
+#: The database file used when ``storage:`` is not given.
+DEFAULT_STORAGE = "aggregator.sqlite"
+
+T = TypeVar("T")
+
+_TOP_KEYS = {"storage", "schedule", "output", "site", "fetch", "sources"}
+_SOURCE_KEYS = {"name", "url", "language"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys instead of keeping the last."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {line})", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a configuration file.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML, or invalid.
+    """
+    path = Path(path).absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(path, None, "file not found") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(path, None, f"cannot read: {e}") from e
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as e:
+        raise ConfigError(path, None, f"not valid YAML: {_yaml_problem(e)}") from e
+    return parse_config(data, path)
+
+
+def parse_config(data: object, path: Path) -> Config:
+    """Validate already-loaded YAML data; ``path`` anchors relative paths."""
+    v = _Validator(path)
+    top = v.mapping(data, None, _TOP_KEYS)
+    base = path.parent
+
+    output = v.mapping(top.get("output", {}), "output", {"dir", "max_entries"})
+    site = v.mapping(top.get("site", {}), "site", {"base_url", "title"})
+    fetch = v.mapping(
+        top.get("fetch", {}),
+        "fetch",
+        {"concurrency", "per_host", "timeout", "max_bytes", "contact"},
+    )
+    schedule = v.mapping(top.get("schedule", {}), "schedule", {"interval_minutes"})
+
+    base_url = v.optional(site, "site.base_url", v.url)
+    if base_url is not None and not base_url.endswith("/"):
+        base_url += "/"
+
+    return Config(
+        path=path,
+        storage=base / v.get(top, "storage", v.string, DEFAULT_STORAGE),
+        output=OutputConfig(
+            dir=base / v.get(output, "output.dir", v.string, "output"),
+            max_entries=v.get(output, "output.max_entries", v.positive_int, 100),
+        ),
+        site=SiteConfig(
+            base_url=base_url,
+            title=v.get(site, "site.title", v.string, SiteConfig.title),
+        ),
+        fetch=FetchConfig(
+            concurrency=v.get(fetch, "fetch.concurrency", v.positive_int, 8),
+            per_host=v.get(fetch, "fetch.per_host", v.positive_int, 2),
+            timeout=v.get(fetch, "fetch.timeout", v.positive_number, 30.0),
+            max_bytes=v.get(fetch, "fetch.max_bytes", v.positive_int, 10 * 1024 * 1024),
+            contact=v.optional(fetch, "fetch.contact", v.string),
+        ),
+        interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
+        sources=_sources(v, top),
+    )
+
+
+def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
+    if "sources" not in top:
+        raise v.error("sources", "missing required key (a list of feeds)")
+    raw = top["sources"]
+    if not isinstance(raw, list):
+        raise v.error("sources", f"must be a list, not {_kind(raw)}")
+    sources: list[Source] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        key = f"sources[{i}]"
+        entry = v.mapping(item, key, _SOURCE_KEYS)
+        if "url" not in entry:
+            raise v.error(f"{key}.url", "missing required key")
+        url = v.url(entry["url"], f"{key}.url")
+        if url in seen:
+            raise v.error(f"{key}.url", f"duplicate of sources[{seen[url]}].url: {url}")
+        seen[url] = i
+        name = v.optional(entry, f"{key}.name", v.string) or urlsplit(url).hostname or url
+        language = v.optional(entry, f"{key}.language", v.language)
+        sources.append(Source(name=name, url=url, language=language))
+    return tuple(sources)
+
+
+class _Validator:
+    """Type checks that raise :class:`ConfigError` naming the file and key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str | None, problem: str) -> ConfigError:
+        return ConfigError(self.path, key, problem)
+
+    def mapping(self, value: object, key: str | None, allowed: set[str]) -> dict[str, Any]:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.error(key, f"must be a mapping, not {_kind(value)}")
+        for name in value:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else str(name)
+                expected = ", ".join(sorted(allowed))
+                raise self.error(where, f"unknown key (expected one of: {expected})")
+        return value
+
+    def get(
+        self, section: Mapping[str, Any], key: str, check: Callable[[object, str], T], default: T
+    ) -> T:
+        name = key.rsplit(".", 1)[-1]
+        if section.get(name) is None:
+            return default
+        return check(section[name], key)
+
+    def optional(
+        self, section: Mapping[str, Any], key: str, check: Callable[[object, str], T]
+    ) -> T | None:
+        name = key.rsplit(".", 1)[-1]
+        if section.get(name) is None:
+            return None
+        return check(section[name], key)
+
+    def string(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, not {_kind(value)}")
+        return value.strip()
+
+    def url(self, value: object, key: str) -> str:
+        text = self.string(value, key)
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise self.error(key, f"must be an http:// or https:// URL, not {text!r}")
+        return text
+
+    def language(self, value: object, key: str) -> str:
+        text = self.string(value, key)
+        if not all(part.isalnum() and len(part) <= 8 for part in text.split("-")):
+            raise self.error(key, f"must be a language tag such as fr, en or ru, not {text!r}")
+        return text.lower()
+
+    def positive_int(self, value: object, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(key, f"must be a positive integer, not {value!r}")
+        return value
+
+    def positive_number(self, value: object, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.error(key, f"must be a positive number, not {value!r}")
+        return float(value)
+
+
+def _kind(value: object) -> str:
+    return {
+        type(None): "empty",
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return str(problem)

@@ -1,0 +1,108 @@
+"""Identity keys for items: canonical URLs and content fingerprints (pure).
+
+Three layers decide that two items are the same:
+
+1. (source, guid): the same item seen again in its own feed; enforced by the store;
+2. the canonical article URL: the same article reached through tracking
+   parameters, another case of host, a fragment, a trailing slash or an AMP
+   or mobile variant;
+3. the content fingerprint: the same normalized title and summary, e.g. an
+   agency copy published word for word by another outlet.
+
+Items that share a key belong to one story; the store records the story, the
+publisher shows it once. Clustering of reworded stories is not done here yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .types import Entry
+
+#: Query parameters that only track the reader, never select the article.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "yclid", "ysclid", "msclkid",
+        "mc_cid", "mc_eid", "igshid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok",
+        "oly_anon_id", "oly_enc_id", "vero_id", "wt_mc", "at_medium", "at_campaign",
+        "ref_src", "cmpid", "amp",
+    }
+)  # fmt: skip
+#: Parameter prefixes that only track the reader.
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "stm_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_WORD = re.compile(r"\w+")
+
+
+def canonical_url(url: str) -> str:
+    """The identity of an article URL.
+
+    Lower-cases scheme and host, drops ``www.``, ``m.`` and ``amp.`` host
+    prefixes, default ports, the fragment, tracking parameters, a trailing
+    ``/amp`` path segment and a trailing slash; sorts the remaining query.
+    Two URLs with the same result are treated as one article. The result is
+    a key, not a link to publish: publish the original URL.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    for prefix in ("www.", "m.", "amp.", "mobile."):
+        if host.startswith(prefix) and host.count(".") >= 2:
+            host = host[len(prefix) :]
+            break
+    if parts.port and parts.port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{parts.port}"
+    path = re.sub(r"/+", "/", parts.path or "/")
+    if path.endswith(("/amp", "/amp/")):
+        path = path.rstrip("/")[: -len("/amp")] or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    )
+    return urlunsplit((scheme, host, path, urlencode(query), ""))
+
+
+def _is_tracking(name: str) -> bool:
+    name = name.lower()
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def normalize_text(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive words of a text, space-joined."""
+    text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(text))
+
+
+#: Fewer words than this are too little evidence that two texts are one story:
+#: short recurring titles ("Exchange rates for 12 May") would merge across days.
+MIN_FINGERPRINT_WORDS = 8
+
+
+def fingerprint(entry: Entry) -> str | None:
+    """A hash of the item's normalized title and summary text, or None if too short.
+
+    Two items with the same words in the same order, whatever their markup,
+    case, accents or punctuation, have the same fingerprint.
+    """
+    summary = normalize_text(re.sub(r"<[^>]*>", " ", entry.summary or ""))
+    title = normalize_text(entry.title)
+    if len(title.split()) + len(summary.split()) < MIN_FINGERPRINT_WORDS:
+        return None
+    return hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()[:32]
+
+
+def content_hash(entry: Entry) -> str:
+    """A hash of everything a reader sees of an item; a change means an update."""
+    parts = (entry.title, entry.link or "", entry.summary or "", "\x1f".join(entry.categories))
+    return hashlib.sha256("\x1e".join(parts).encode()).hexdigest()[:32]
+
+
+def story_uid(entry: Entry) -> str:
+    """The published id of a story first reported by ``entry``; never changes."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source_url}\n{entry.guid}").urn

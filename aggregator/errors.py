@@ -1,0 +1,58 @@
+"""The aggregator's exceptions: one small tree.
+
+::
+
+    AggregatorError
+     +-- ConfigError        feeds.yaml is unreadable or invalid (file, key, problem)
+     +-- StoreError         the database cannot be opened or used
+     +-- SourceError        one source failed; the run records it and goes on
+          +-- FetchError    network, HTTP status, timeout, size limit
+          +-- ParseError    the body is not a usable feed
+
+Library errors are wrapped with ``raise X(...) from e``. Anything that is not an
+``AggregatorError`` is a bug and crashes the run loudly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AggregatorError(Exception):
+    """Base of every error the aggregator raises on purpose."""
+
+
+class ConfigError(AggregatorError):
+    """``feeds.yaml`` is unreadable or invalid.
+
+    The message always names the file, the key path (``sources[2].url``) and
+    the problem.
+    """
+
+    def __init__(self, path: Path | str, key: str | None, problem: str) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: {key}" if key else str(self.path)
+        super().__init__(f"{where}: {problem}")
+
+
+class StoreError(AggregatorError):
+    """The store cannot be opened, migrated or written."""
+
+
+class SourceError(AggregatorError):
+    """One source could not be refreshed; carries its URL."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
+class FetchError(SourceError):
+    """The source could not be downloaded."""
+
+
+class ParseError(SourceError):
+    """The downloaded body is not a usable feed."""

@@ -1,0 +1,145 @@
+"""Download feeds politely: the only module that uses httpx.
+
+A :class:`Fetcher` sends conditional GETs (ETag, Last-Modified), caps the
+concurrency overall and per host, bounds every request by a total deadline
+(httpx's own timeouts are per read, so a server dripping one byte a second
+would otherwise hold a request forever), and streams the decoded body under a
+size cap, so a gzip bomb stops at the cap. A body identical to the last one is
+reported as unchanged. It does not parse, store, or decide when to fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import defaultdict
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import __version__
+from .errors import FetchError
+from .types import FetchConfig, FetchResult, Validators
+
+#: What we ask for: feeds first, then anything (some servers send text/html).
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+#: Response headers kept for the parser.
+KEPT_HEADERS = ("content-type", "content-language", "content-location")
+MAX_REDIRECTS = 5
+
+
+def user_agent(contact: str | None) -> str:
+    """The User-Agent sent with every request, with the operator's contact if known."""
+    base = f"central-asia-aggregator/{__version__} (feed aggregator"
+    return f"{base}; +{contact})" if contact else f"{base})"
+
+
+class Fetcher:
+    """Fetches sources with shared limits; use as an async context manager.
+
+    Args:
+        config: limits and timeouts.
+        client: an httpx client to use (tests inject one); by default the
+            fetcher makes and closes its own.
+    """
+
+    def __init__(self, config: FetchConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._own_client = client is None
+        self._client = client or httpx.AsyncClient(
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=httpx.Timeout(config.timeout),
+            headers={"User-Agent": user_agent(config.contact)},
+        )
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(config.per_host)
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    async def fetch(self, url: str, validators: Validators) -> FetchResult:
+        """GET ``url``, conditionally on ``validators``.
+
+        Returns:
+            A result whose ``body`` is None when the server answered 304 or
+            sent exactly the bytes it sent last time.
+        Raises:
+            FetchError: network failure, HTTP error status, total deadline
+            passed, too many redirects, or a body over the size cap.
+        """
+        host = urlsplit(url).hostname or ""
+        async with self._slots, self._hosts[host]:
+            try:
+                async with asyncio.timeout(self.config.timeout):
+                    return await self._get(url, validators)
+            except TimeoutError as e:
+                raise FetchError(url, f"no complete answer within {self.config.timeout:g} s") from e
+            except httpx.TooManyRedirects as e:
+                raise FetchError(url, f"more than {MAX_REDIRECTS} redirects") from e
+            except httpx.TimeoutException as e:
+                raise FetchError(url, f"timed out ({type(e).__name__})") from e
+            except httpx.HTTPError as e:
+                raise FetchError(url, f"{type(e).__name__}: {e}".rstrip(": ")) from e
+
+    async def _get(self, url: str, validators: Validators) -> FetchResult:
+        headers = {"Accept": ACCEPT}
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        async with self._client.stream("GET", url, headers=headers) as response:
+            final_url = str(response.url)
+            if response.status_code == 304:
+                return FetchResult(url=final_url, body=None, validators=validators)
+            if response.status_code >= 400:
+                reason = response.reason_phrase or "error"
+                raise FetchError(url, f"HTTP {response.status_code} {reason}")
+            if response.status_code != 200:
+                raise FetchError(url, f"unexpected HTTP {response.status_code}")
+            body = await self._read_capped(url, response)
+            kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+        digest = hashlib.sha256(body).hexdigest()
+        new_validators = Validators(
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            body_hash=digest,
+        )
+        unchanged = digest == validators.body_hash
+        return FetchResult(
+            url=final_url,
+            body=None if unchanged else body,
+            headers=kept,
+            validators=new_validators,
+        )
+
+    async def _read_capped(self, url: str, response: httpx.Response) -> bytes:
+        limit = self.config.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and "content-encoding" not in response.headers:
+            if int(declared) > limit:
+                raise FetchError(url, f"body of {declared} bytes is over the {limit}-byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        # aiter_bytes() yields decompressed bytes, so the cap also stops gzip bombs.
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(url, f"body over the {limit}-byte limit (after decompression)")
+            chunks.append(chunk)
+        return b"".join(chunks)

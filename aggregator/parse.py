@@ -1,0 +1,216 @@
+"""Turn a fetched body into typed entries: the only module that uses feedparser.
+
+Normalizes once, at the boundary: UTC datetimes, plain-text titles, HTML
+sanitized with nh3 (feedparser's own sanitizer is slower and leaves
+``javascript:`` links), absolute http(s) links only, control characters
+removed, ids falling back to the link, then to a hash of the text.
+
+Before feedparser sees a document, a DTD that declares entities is removed
+(feedparser's fallback parser expands internal entities, so a small "billion
+laughs" document could take gigabytes). Documents in UTF-16/32 are re-encoded
+first so the declaration cannot hide. It does not fetch, store or classify.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import io
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import nh3
+
+from .errors import ParseError
+from .types import Entry, FeedInfo, FetchResult, ParsedFeed
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+_SPACE = re.compile(r"\s+")
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\]\s*)?>", re.DOTALL | re.IGNORECASE)
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+_XML_ENCODING = re.compile(rb"^(<\?xml[^>]*encoding=)([\"'])[^\"']*\2", re.IGNORECASE)
+
+#: Links and images may only point to these schemes.
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def parse(source_url: str, result: FetchResult, language: str | None = None) -> ParsedFeed:
+    """Parse a fetched feed body into entries.
+
+    Args:
+        source_url: the configured URL of the source (the entries' owner).
+        result: a fetch result with a body.
+        language: the source's configured language, used when the feed has none.
+    Raises:
+        ParseError: the body is not a feed, or declares XML entities that
+        cannot be safely removed.
+    """
+    if result.body is None:
+        raise ValueError("parse() needs a body")
+    body = defuse(source_url, result.body)
+    headers = dict(result.headers)
+    # feedparser resolves relative links against Content-Location.
+    headers.setdefault("content-location", result.url)
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=True,
+    )
+    if not parsed.version and not parsed.entries:
+        problem = parsed.get("bozo_exception") or "no RSS or Atom content found"
+        looks_html = b"<html" in body[:2048].lower()
+        reason = "an HTML page, not a feed" if looks_html else f"not a feed ({problem})"
+        raise ParseError(source_url, reason)
+    feed = parsed.feed
+    info = FeedInfo(
+        title=_text(feed.get("title"), feed.get("title_detail")),
+        link=_http_url(feed.get("link"), result.url),
+        language=_language(feed.get("language")) or language,
+    )
+    entries = []
+    for raw in parsed.entries:
+        entry = _entry(source_url, raw, result.url, info.language)
+        if entry is not None:
+            entries.append(entry)
+    return ParsedFeed(feed=info, entries=tuple(entries))
+
+
+def defuse(source_url: str, body: bytes) -> bytes:
+    """Remove a DTD that declares entities, so no parser can expand them.
+
+    UTF-16 and UTF-32 documents are re-encoded as UTF-8 first, so a
+    declaration cannot hide from the byte search.
+
+    Raises:
+        ParseError: an entity declaration remains after removing the DTD.
+    """
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            try:
+                text = body[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as e:
+                raise ParseError(source_url, f"invalid {encoding} text") from e
+            body = _XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"))
+            break
+    if not _ENTITY_DECL.search(body):
+        return body
+    body = _DOCTYPE.sub(b"", body, count=1)
+    if _ENTITY_DECL.search(body):
+        raise ParseError(source_url, "declares XML entities outside a removable DTD; refused")
+    return body
+
+
+def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> Entry | None:
+    summary = _html(_first_content(raw) or raw.get("summary"))
+    title = _text(raw.get("title"), raw.get("title_detail"))
+    if not title and summary:
+        title = _shorten(_text(summary, {"type": "text/html"}) or "")
+    if not title:
+        return None  # nothing a reader could recognise
+    link = _http_url(raw.get("link"), base)
+    guid = _clean(raw.get("id")) or link or _hash(title, summary)
+    detail = raw.get("title_detail") or {}
+    return Entry(
+        source_url=source_url,
+        guid=guid,
+        link=link,
+        title=title,
+        summary=summary,
+        published=_datetime(raw.get("published_parsed")),
+        updated=_datetime(raw.get("updated_parsed")),
+        author=_clean(raw.get("author")),
+        categories=tuple(
+            dict.fromkeys(
+                c for t in raw.get("tags", ()) if (c := _clean(t.get("term") or t.get("label")))
+            )
+        ),
+        language=_language(detail.get("language")) or feed_language,
+    )
+
+
+def _first_content(raw: Any) -> str | None:
+    for content in raw.get("content", ()):
+        value = content.get("value")
+        if value and content.get("type", "text/html") in ("text/html", "application/xhtml+xml"):
+            return str(value)
+    return None
+
+
+def _clean(value: object) -> str | None:
+    """Plain string without control characters and runs of spaces, or None."""
+    if not isinstance(value, str):
+        return None
+    text = _SPACE.sub(" ", _CONTROL.sub("", value)).strip()
+    return text or None
+
+
+def _text(value: object, detail: Any) -> str | None:
+    """Plain text from a field that may hold HTML."""
+    text = _clean(value)
+    if text is None:
+        return None
+    kind = (detail or {}).get("type", "text/plain")
+    if kind in ("text/html", "application/xhtml+xml") or "&" in text:
+        text = html.unescape(nh3.clean(text, tags=set()))
+    return _clean(text)
+
+
+def _html(value: object) -> str | None:
+    """Sanitized HTML, or None when nothing visible remains."""
+    if not isinstance(value, str):
+        return None
+    cleaned = nh3.clean(
+        _CONTROL.sub("", value),
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+    return cleaned or None
+
+
+def _http_url(value: object, base: str) -> str | None:
+    text = _clean(value)
+    if text is None:
+        return None
+    url = urljoin(base, text)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def _datetime(value: object) -> datetime | None:
+    """feedparser's UTC struct_time as an aware datetime."""
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _language(value: object) -> str | None:
+    text = _clean(value)
+    return text.lower() if text else None
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _hash(*parts: str | None) -> str:
+    digest = hashlib.sha1("\n".join(p or "" for p in parts).encode()).hexdigest()
+    return f"sha1:{digest}"

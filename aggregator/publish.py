@@ -1,0 +1,273 @@
+"""Write the published files from the store alone: the only module that uses feedgen.
+
+One Atom feed per output (a country, or ``central-asia`` for every item about
+the region) and an ``index.html`` listing them. Output is a function of the
+stored state: ``updated`` comes from the data, never from the clock, so the
+same state gives byte-identical files, and a file whose bytes would not
+change is left untouched (its mtime stays, web servers keep answering 304).
+Every file is written to a temporary file in the same folder, fsynced and
+renamed over the old one, so no reader ever sees half a file. Each feed is
+validated against the RFC 4287 schema before it replaces the old one.
+It does not fetch, classify or decide what is a duplicate.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from . import __version__
+from .classify import LABELS
+from .store import Store, StoredItem
+from .types import COUNTRIES, REGION, Config, PublishReport
+
+#: Scheme of the country categories on published entries.
+CATEGORY_SCHEME = "urn:central-asia-aggregator:country"
+#: ``updated`` of a feed with no entries: fixed, so empty feeds are stable too.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR_URI = "https://github.com/central-asia-aggregator"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One published feed."""
+
+    slug: str
+    title: str
+    #: Labels (country codes, ``region``) an item needs one of to be listed.
+    labels: tuple[str, ...]
+    description: str
+
+
+def default_outputs(config: Config) -> tuple[Output, ...]:
+    """One feed per country, then ``central-asia`` for everything about the region."""
+    prefix = config.site.title
+    outputs = [
+        Output(
+            slug=LABELS[code].lower(),
+            title=f"{prefix}: {LABELS[code]}",
+            labels=(code,),
+            description=f"News about {LABELS[code]}, from the region's outlets.",
+        )
+        for code in COUNTRIES
+    ]
+    outputs.append(
+        Output(
+            slug="central-asia",
+            title=f"{prefix}: all of Central Asia",
+            labels=(*COUNTRIES, REGION),
+            description="Every item about Central Asia or one of its five countries.",
+        )
+    )
+    return tuple(outputs)
+
+
+@dataclass(frozen=True)
+class Story:
+    """One published entry: a representative item and the other outlets' copies."""
+
+    uid: str
+    representative: StoredItem
+    others: tuple[StoredItem, ...]
+
+    @property
+    def items(self) -> tuple[StoredItem, ...]:
+        return (self.representative, *self.others)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        found = {c for item in self.items for c in item.countries}
+        return tuple(c for c in COUNTRIES if c in found) + (
+            (REGION,) if any(i.regional for i in self.items) else ()
+        )
+
+    @property
+    def updated(self) -> datetime:
+        return max(item.changed for item in self.items)
+
+
+def stories(store: Store, output: Output, limit: int) -> list[Story]:
+    """The newest stories of an output, newest first."""
+    ids = store.story_ids(output.labels, limit)
+    by_story: dict[int, list[StoredItem]] = {sid: [] for sid in ids}
+    for item in store.items_of_stories(ids):
+        by_story[item.story_id].append(item)
+    result = []
+    for members in by_story.values():
+        if not members:
+            continue
+        # The earliest report represents the story; ties go to the first stored.
+        members.sort(key=lambda i: (i.date, i.id))
+        result.append(Story(members[0].story_uid, members[0], tuple(members[1:])))
+    return result
+
+
+def publish(store: Store, config: Config) -> PublishReport:
+    """Write every output and the index; return what was written or left alone."""
+    out_dir = config.output.dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _sweep_temp_files(out_dir)
+    written: list[Path] = []
+    unchanged: list[Path] = []
+    listing: list[tuple[Output, list[Story]]] = []
+    for output in default_outputs(config):
+        chosen = stories(store, output, config.output.max_entries)
+        listing.append((output, chosen))
+        path = out_dir / f"{output.slug}.xml"
+        data = atom_feed(output, chosen, config)
+        validate_atom(data)
+        (written if write_atomic(path, data) else unchanged).append(path)
+    index = out_dir / "index.html"
+    (written if write_atomic(index, index_html(listing, config)) else unchanged).append(index)
+    return PublishReport(written=tuple(written), unchanged=tuple(unchanged))
+
+
+def feed_url(config: Config, slug: str) -> str | None:
+    return f"{config.site.base_url}{slug}.xml" if config.site.base_url else None
+
+
+def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
+    """The Atom document of one output, deterministic for the same stories."""
+    fg = FeedGenerator()
+    self_url = feed_url(config, output.slug)
+    fg.id(self_url or _uuid_urn(f"feed:{config.site.title}:{output.slug}"))
+    fg.title(output.title)
+    fg.subtitle(output.description)
+    fg.author({"name": config.site.title})
+    fg.generator("central-asia-aggregator", version=__version__, uri=GENERATOR_URI)
+    if self_url:
+        fg.link(href=self_url, rel="self", type="application/atom+xml")
+    fg.updated(max((s.updated for s in chosen), default=EPOCH))
+    for story in chosen:
+        _add_entry(fg, story)
+    data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return data
+
+
+def _add_entry(fg: FeedGenerator, story: Story) -> None:
+    item = story.representative
+    fe = fg.add_entry(order="append")
+    fe.id(story.uid)
+    fe.title(item.title)
+    fe.updated(story.updated)
+    fe.published(item.published or item.date)
+    fe.author({"name": item.source_name})
+    if item.link:
+        fe.link(href=item.link, rel="alternate")
+    for label in story.labels:
+        fe.category(term=label, label=LABELS[label], scheme=CATEGORY_SCHEME)
+    fe.content(entry_html(story), type="html")
+
+
+def entry_html(story: Story) -> str:
+    """The entry's HTML: the representative's summary, then the other outlets."""
+    item = story.representative
+    parts = [item.summary or f"<p>{html.escape(item.title)}</p>"]
+    if story.others:
+        links = []
+        for other in story.others:
+            name = html.escape(other.source_name)
+            links.append(f'<a href="{html.escape(other.link)}">{name}</a>' if other.link else name)
+        parts.append(f"<p>Also reported by: {', '.join(links)}.</p>")
+    return "\n".join(parts)
+
+
+def index_html(listing: Sequence[tuple[Output, Sequence[Story]]], config: Config) -> bytes:
+    """A small page listing every feed, with autodiscovery links and latest headlines."""
+    title = html.escape(config.site.title)
+    head = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    ]
+    body = [f"<h1>{title}</h1>", "<p>Curated news feeds about Central Asia.</p>"]
+    for output, chosen in listing:
+        href = html.escape(f"{output.slug}.xml")
+        name = html.escape(output.title)
+        head.append(
+            f'<link rel="alternate" type="application/atom+xml" title="{name}" href="{href}">'
+        )
+        body.append(f'<h2><a href="{href}">{name}</a></h2>')
+        body.append(f"<p>{html.escape(output.description)}</p><ul>")
+        for story in list(chosen)[:5]:
+            item = story.representative
+            text = html.escape(item.title)
+            link = f'<a href="{html.escape(item.link)}">{text}</a>' if item.link else text
+            body.append(f"<li>{link} <small>({html.escape(item.source_name)})</small></li>")
+        body.append("</ul>")
+    page = [*head, "</head><body>", *body, "</body></html>", ""]
+    return "\n".join(page).encode("utf-8")
+
+
+@cache
+def _atom_schema() -> etree.RelaxNG:
+    data = resources.files(__package__).joinpath("data/atom.rng").read_bytes()
+    return etree.RelaxNG(etree.fromstring(data))
+
+
+def validate_atom(data: bytes) -> None:
+    """Raise ValueError unless ``data`` is valid Atom 1.0 (RFC 4287 schema).
+
+    A failure here is a bug in this module, not bad input: inputs are
+    normalized before they are stored.
+    """
+    schema = _atom_schema()
+    if not schema.validate(etree.fromstring(data)):
+        raise ValueError(f"invalid Atom document: {schema.error_log.last_error}")
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Replace ``path`` with ``data`` atomically; return False if it already held them."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sweep_temp_files(folder: Path) -> None:
+    """Remove temporary files left by a process killed mid-write."""
+    for stale in folder.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _uuid_urn(name: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).urn

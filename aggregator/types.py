@@ -1,0 +1,247 @@
+"""Typed records passed between the pipeline stages.
+
+Every record is a frozen dataclass: stages exchange these, never dicts or
+library objects. No I/O and no third-party imports here.
+Datetimes are timezone-aware UTC; a missing value is ``None``, never ``''``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+#: The five countries, in the order feeds and reports list them.
+COUNTRIES: tuple[str, ...] = ("kz", "kg", "tj", "tm", "uz")
+
+#: The label of the regional bucket (Central Asia as a whole).
+REGION = "region"
+
+
+# --- configuration ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entry of ``sources:`` in ``feeds.yaml``."""
+
+    #: Human name of the outlet; used as the author of published entries.
+    name: str
+    #: The feed URL as configured; the source's identity in the store.
+    url: str
+    #: BCP 47 language tag of the outlet (``fr``, ``en``, ``ru``), if known.
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """The ``output:`` section."""
+
+    #: Absolute directory the published files go to.
+    dir: Path
+    #: Most entries per published feed.
+    max_entries: int = 100
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """The ``site:`` section: how the published files are addressed."""
+
+    #: Public URL of the output directory (ends with ``/``), or None.
+    base_url: str | None = None
+    #: Title prefix of every published feed.
+    title: str = "Central Asia News"
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """The ``fetch:`` section: how sources are polled."""
+
+    #: Most requests in flight at once, all hosts together.
+    concurrency: int = 8
+    #: Most requests in flight at once to one host.
+    per_host: int = 2
+    #: Total seconds one request may take, connection to last byte.
+    timeout: float = 30.0
+    #: Largest accepted body, in bytes, after decompression.
+    max_bytes: int = 10 * 1024 * 1024
+    #: Contact URL or e-mail appended to the User-Agent, or None.
+    contact: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated ``feeds.yaml``; paths are absolute."""
+
+    #: The configuration file itself.
+    path: Path
+    #: SQLite database file.
+    storage: Path
+    output: OutputConfig
+    site: SiteConfig
+    fetch: FetchConfig
+    #: Minutes between refreshes for ``aggregator run``.
+    interval_minutes: float
+    sources: tuple[Source, ...]
+
+
+# --- fetch -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the last successful fetch of a source told us, for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    #: SHA-256 of the last body, to skip parsing an identical one.
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one HTTP fetch that did not fail."""
+
+    #: The URL finally answered, after redirects.
+    url: str
+    #: The body, or None when the server said 304 or sent the same bytes again.
+    body: bytes | None
+    #: Response headers that matter to parsing (lower-case names).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Validators to store for the next conditional GET.
+    validators: Validators = field(default_factory=Validators)
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+# --- parse -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    """What a feed says about itself, for attribution."""
+
+    title: str | None = None
+    #: The outlet's home page.
+    link: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a feed, normalized once."""
+
+    #: The source's configured URL.
+    source_url: str
+    #: The item's identity within its source: its id, else its link, else a hash.
+    guid: str
+    #: Absolute link to the original article, or None.
+    link: str | None
+    #: Plain text, never empty.
+    title: str
+    #: Sanitized HTML, or None.
+    summary: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    feed: FeedInfo
+    entries: tuple[Entry, ...]
+
+
+# --- classify --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    """One gazetteer term found in one field of an item."""
+
+    #: Country code (``kz``...) or ``region``.
+    label: str
+    #: The gazetteer form that matched, as written in the gazetteer.
+    term: str
+    #: The text of the item that matched it, as written in the item.
+    text: str
+    #: ``title``, ``summary`` or ``categories``.
+    field: str
+    #: ``country``, ``demonym``, ``capital``, ``region``...
+    kind: str
+    points: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Which countries an item is about, and why."""
+
+    #: Country codes, strongest first.
+    countries: tuple[str, ...]
+    #: True when the item is about Central Asia as a whole.
+    regional: bool
+    #: Score per label (countries and ``region``).
+    scores: dict[str, float]
+    matches: tuple[Match, ...]
+
+    @property
+    def primary(self) -> str | None:
+        return self.countries[0] if self.countries else None
+
+    @property
+    def relevant(self) -> bool:
+        """False means the item is dropped: not about the region."""
+        return bool(self.countries) or self.regional
+
+
+# --- reports ---------------------------------------------------------------
+
+
+class Status(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What one refresh did with one source."""
+
+    source: Source
+    status: Status
+    #: Items seen in the feed this time.
+    entries: int = 0
+    #: Items stored for the first time.
+    new: int = 0
+    #: Items already stored whose text changed.
+    changed: int = 0
+    #: New items kept (about the region).
+    relevant: int = 0
+    #: Seconds spent on this source.
+    seconds: float = 0.0
+    #: One-line reason, when status is ERROR.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    #: Paths written because their content changed.
+    written: tuple[Path, ...]
+    #: Paths left untouched because their content was the same.
+    unchanged: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    sources: tuple[SourceReport, ...]
+    publish: PublishReport
+    seconds: float
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status is Status.ERROR for r in self.sources)
