@@ -1,0 +1,147 @@
+"""Test helpers: a real HTTP server on 127.0.0.1, configurations, the Atom schema."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+from lxml import etree
+
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass
+class Route:
+    """What the server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "application/xml"
+    #: Seconds to wait before answering.
+    delay: float = 0.0
+    #: Send ETag and Last-Modified and honour conditional requests.
+    validators: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FeedServer:
+    """A threaded HTTP server on 127.0.0.1 serving :class:`Route` objects."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        #: (path, request headers) of every request, in order.
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                server.requests.append((self.path, dict(self.headers)))
+                route = server.routes.get(self.path)
+                if route is None:
+                    self._send(404, b"not found", "text/plain", {})
+                    return
+                if route.delay:
+                    time.sleep(route.delay)
+                headers = dict(route.headers)
+                if route.validators and route.status == 200:
+                    etag = '"' + hashlib.sha1(route.body).hexdigest() + '"'
+                    headers["ETag"] = etag
+                    headers["Last-Modified"] = email.utils.formatdate(0, usegmt=True)
+                    if self.headers.get("If-None-Match") == etag:
+                        self._send(304, b"", None, headers)
+                        return
+                self._send(route.status, route.body, route.content_type, headers)
+
+            def _send(
+                self, status: int, body: bytes, ctype: str | None, headers: dict[str, str]
+            ) -> None:
+                self.send_response(status)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if status != 304:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def serve(self, path: str, body: bytes | str, **kwargs: object) -> str:
+        """Serve ``body`` at ``path``; return its URL."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.routes[path] = Route(body=data, **kwargs)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def hits(self, path: str) -> list[dict[str, str]]:
+        return [headers for p, headers in self.requests if p == path]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def write_config(folder: Path, sources: list[dict[str, object]], **extra: object) -> Path:
+    """Write a feeds.yaml into ``folder`` and return its path."""
+    data: dict[str, object] = {"output": {"dir": "output"}, "sources": sources, **extra}
+    path = folder / "feeds.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+_SCHEMA = etree.RelaxNG(etree.parse(str(DATA / "atom.rng")))
+
+
+def assert_valid_atom(path: Path) -> etree._Element:
+    """Parse ``path``, assert it validates against RFC 4287, return the root."""
+    root = etree.parse(str(path)).getroot()
+    assert _SCHEMA.validate(root), f"{path}: {_SCHEMA.error_log}"
+    return root
+
+
+ATOM = {"a": "http://www.w3.org/2005/Atom"}
+
+
+def entries(path: Path) -> list[dict[str, object]]:
+    """The entries of a published Atom file, as plain dicts."""
+    root = assert_valid_atom(path)
+    out = []
+    for e in root.findall("a:entry", ATOM):
+        # rel="alternate" is the default: feedgen leaves it out.
+        links = [
+            x.get("href")
+            for x in e.findall("a:link", ATOM)
+            if x.get("rel", "alternate") == "alternate"
+        ]
+        out.append(
+            {
+                "id": e.findtext("a:id", namespaces=ATOM),
+                "title": e.findtext("a:title", namespaces=ATOM),
+                "link": links[0] if links else None,
+                "author": e.findtext("a:author/a:name", namespaces=ATOM),
+                "categories": [c.get("term") for c in e.findall("a:category", ATOM)],
+                "content": e.findtext("a:content", namespaces=ATOM),
+                "updated": e.findtext("a:updated", namespaces=ATOM),
+            }
+        )
+    return out

@@ -1,0 +1,176 @@
+"""The whole pipeline through the command line, against a real loopback server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .support import DATA, FeedServer, Route, assert_valid_atom, entries, write_config
+
+FEEDS = DATA / "feeds"
+SLUGS = ("kazakhstan", "kyrgyzstan", "tajikistan", "turkmenistan", "uzbekistan", "central-asia")
+
+
+def aggregator(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def farm(server: FeedServer, tmp_path: Path) -> Path:
+    """Three outlets, an agency repeating them, a broken source, a refused one."""
+    sources = [
+        {"name": "Courrier", "url": server.serve("/fr.xml", (FEEDS / "fr_rss.xml").read_bytes())},
+        {"name": "Wire", "url": server.serve("/en.atom", (FEEDS / "en_atom.xml").read_bytes())},
+        {
+            "name": "Vesti",
+            "url": server.serve("/ru.xml", (FEEDS / "ru_rss.xml").read_bytes()),
+            "language": "ru",
+        },
+        {"name": "Agence", "url": server.serve("/agency.xml", (FEEDS / "fr_agency.xml").read_bytes())},
+        {"name": "Broken", "url": server.serve("/500.xml", b"oops", status=500)},
+        {"name": "Not a feed", "url": server.serve("/page", b"<html><body>Hi</body></html>",
+                                                   content_type="text/html")},
+        {"name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
+    ]  # fmt: skip
+    return write_config(tmp_path, sources)
+
+
+def titles(path: Path) -> set[str]:
+    return {str(e["title"]) for e in entries(path)}
+
+
+def test_refresh_publishes_each_item_in_its_country_feeds(farm: Path) -> None:
+    result = aggregator("refresh", "--config", str(farm))
+
+    assert result.returncode == 0, result.stderr
+    out = farm.parent / "output"
+    for slug in SLUGS:
+        assert_valid_atom(out / f"{slug}.xml")
+    assert titles(out / "kazakhstan.xml") == {
+        "Kazakhstan : inondations dans la région de Kostanaï",
+        "À Astana, les dirigeants d'Asie centrale réunis pour un sommet",
+        "Наводнение в Казахстане: эвакуированы тысячи жителей",
+    }
+    assert titles(out / "kyrgyzstan.xml") == {
+        "Le Kirghizistan adopte une nouvelle loi sur les médias",
+        "Tajikistan and Kyrgyzstan sign border agreement",
+    }
+    assert titles(out / "tajikistan.xml") == {
+        "Tajikistan and Kyrgyzstan sign border agreement",
+        "В Таджикистане запустили новую ГЭС",
+    }
+    assert titles(out / "turkmenistan.xml") == {
+        "Turkmenistan boosts gas exports to China",
+        "Туркменистан увеличил поставки газа",
+    }
+    assert titles(out / "uzbekistan.xml") == {
+        "Ouzbékistan : un nouveau terminal à l'aéroport de Tachkent",
+        "Uzbekistan opens a new terminal at Tashkent airport",
+    }
+    everything = titles(out / "central-asia.xml")
+    assert "Central Asian states discuss water sharing" in everything
+    assert len(everything) == 11
+    for dropped in (
+        "Géorgie : manifestations massives à Tbilissi",
+        "Average salary in Mongolia reaches 2 million tugriks",
+        "Землетрясение магнитудой 6,1 произошло в Японии",
+        "Ошибка пилота стала причиной крушения самолёта в Непале",
+    ):
+        assert dropped not in everything
+
+
+def test_refresh_reports_failed_sources_and_still_publishes(farm: Path) -> None:
+    result = aggregator("refresh", "--config", str(farm))
+
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line}
+    assert "HTTP 500" in lines["Broken"]
+    assert "HTML page" in lines["Not"]
+    assert "error" in lines["Refused"]
+    assert "ok" in lines["Courrier"]
+    assert "7 sources: 4 updated, 0 unchanged, 3 failed" in result.stdout
+
+
+def test_entries_carry_link_author_categories_and_stable_ids(farm: Path) -> None:
+    aggregator("refresh", "--config", str(farm))
+
+    feed = {e["title"]: e for e in entries(farm.parent / "output" / "central-asia.xml")}
+    border = feed["Tajikistan and Kyrgyzstan sign border agreement"]
+    assert border["link"] == "https://wire.test.example/2026/11/border-deal"
+    assert border["author"] == "Wire"
+    assert border["categories"] == ["kg", "tj"]
+    assert str(border["id"]).startswith("urn:uuid:")
+    summit = feed["À Astana, les dirigeants d'Asie centrale réunis pour un sommet"]
+    assert summit["categories"] == ["kz", "region"]
+
+
+def test_tracking_url_and_agency_copy_are_one_entry(farm: Path) -> None:
+    aggregator("refresh", "--config", str(farm))
+
+    out = farm.parent / "output"
+    kz = [e for e in entries(out / "kazakhstan.xml") if "Kostana" in str(e["title"])]
+    assert len(kz) == 1
+    assert kz[0]["link"] == "https://courrier.test.example/2026/11/inondations-kostanai"
+    assert "Agence" in str(kz[0]["content"])  # "Also reported by: Agence"
+    kg = [e for e in entries(out / "kyrgyzstan.xml") if "médias" in str(e["title"])]
+    assert len(kg) == 1
+    assert kg[0]["author"] == "Courrier"
+    assert "Also reported by" in str(kg[0]["content"])
+    assert "agence.test.example/depeches" in str(kg[0]["content"])
+
+
+def test_second_refresh_publishes_no_duplicate_and_rewrites_nothing(
+    farm: Path, server: FeedServer
+) -> None:
+    aggregator("refresh", "--config", str(farm))
+    out = farm.parent / "output"
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+
+    result = aggregator("refresh", "--config", str(farm))
+
+    assert result.returncode == 0
+    assert "0 new items" in result.stdout
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    assert after == before
+    # The second request of each good source was conditional and answered 304.
+    assert server.hits("/fr.xml")[-1].get("If-None-Match")
+
+
+def test_changed_feed_adds_new_items_and_updates_changed_ones(
+    farm: Path, server: FeedServer
+) -> None:
+    aggregator("refresh", "--config", str(farm))
+    body = (FEEDS / "fr_rss.xml").read_text(encoding="utf-8")
+    body = body.replace("huit millions", "dix millions")  # the text of item 103 changes
+    server.routes["/fr.xml"] = Route(body=body.encode())
+
+    result = aggregator("-v", "refresh", "--config", str(farm))
+
+    assert "new=0 changed=1" in result.stderr
+    uz = entries(farm.parent / "output" / "uzbekistan.xml")
+    terminal = [e for e in uz if "Ouzbékistan" in str(e["title"])]
+    assert len(terminal) == 1
+    assert "dix millions" in str(terminal[0]["content"])
+
+
+def test_paths_are_relative_to_the_config_not_the_working_directory(
+    farm: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    result = aggregator("refresh", "--config", str(farm), cwd=elsewhere)
+
+    assert result.returncode == 0
+    assert (farm.parent / "output" / "kazakhstan.xml").exists()
+    assert (farm.parent / "aggregator.sqlite").exists()
+    assert list(elsewhere.iterdir()) == []
