@@ -129,7 +129,9 @@ def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> E
         title=title,
         summary=summary,
         published=_datetime(raw.get("published_parsed")),
-        updated=_datetime(raw.get("updated_parsed")),
+        # dict.get: FeedParserDict.get would fall back to published_parsed (with a
+        # DeprecationWarning) when the entry has no updated date of its own.
+        updated=_datetime(dict.get(raw, "updated_parsed")),
         author=_clean(raw.get("author")),
         categories=tuple(
             dict.fromkeys(

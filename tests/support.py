@@ -25,6 +25,10 @@ class Route:
     content_type: str = "application/xml"
     #: Seconds to wait before answering.
     delay: float = 0.0
+    #: Seconds between bytes of the body: a server that drips.
+    drip: float = 0.0
+    #: Send Content-Length; without it the body ends when the connection closes.
+    content_length: bool = True
     #: Send ETag and Last-Modified and honour conditional requests.
     validators: bool = True
     headers: dict[str, str] = field(default_factory=dict)
@@ -58,20 +62,47 @@ class FeedServer:
                     if self.headers.get("If-None-Match") == etag:
                         self._send(304, b"", None, headers)
                         return
-                self._send(route.status, route.body, route.content_type, headers)
+                if not route.content_length:
+                    headers["Connection"] = "close"
+                    self.close_connection = True
+                self._send(
+                    route.status,
+                    route.body,
+                    route.content_type,
+                    headers,
+                    route.drip,
+                    route.content_length,
+                )
 
             def _send(
-                self, status: int, body: bytes, ctype: str | None, headers: dict[str, str]
+                self,
+                status: int,
+                body: bytes,
+                ctype: str | None,
+                headers: dict[str, str],
+                drip: float = 0.0,
+                content_length: bool = True,
             ) -> None:
                 self.send_response(status)
                 if ctype:
                     self.send_header("Content-Type", ctype)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                if content_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if status != 304:
+                if status == 304:
+                    return
+                if not drip:
                     self.wfile.write(body)
+                    return
+                try:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(drip)
+                except OSError:
+                    pass  # the client gave up, as it should
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

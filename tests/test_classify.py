@@ -1,0 +1,179 @@
+"""aggregator.classify: headlines in fr/en/ru, explanations, gazetteer sanity, labelled data."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aggregator.classify import Classifier
+from aggregator.classify.text import fold_term
+from aggregator.types import Classification, Entry, Match
+
+DATA = Path(__file__).parent / "data" / "classification"
+CLASSIFIER = Classifier()
+
+
+@pytest.mark.parametrize(
+    ("text", "countries", "regional"),
+    [
+        # Russian case forms
+        ("Выборы в Казахстане", ("kz",), False),
+        ("Делегация Кыргызстана прибыла в Москву", ("kg",), False),
+        ("Россия поможет Узбекистану", ("uz",), False),
+        ("Граница с Таджикистаном открыта", ("tj",), False),
+        ("ТУРКМЕНИСТАН открыл аэропорт", ("tm",), False),
+        # French spellings, with and without accents
+        ("Le Kirghizstan vote", ("kg",), False),
+        ("Le Kirghizistan vote", ("kg",), False),
+        ("Ouzbekistan : élections", ("uz",), False),
+        ("Ouzbékistan : élections", ("uz",), False),
+        ("Tadjikistan : la crue", ("tj",), False),
+        ("Turkménistan : le cratère", ("tm",), False),
+        # English, possessive
+        ("Kazakhstan's economy grows", ("kz",), False),
+        ("Kyrgyzstan’s parliament meets", ("kg",), False),
+        # capitals
+        ("Manifestation à Bichkek", ("kg",), False),
+        ("Sommet à Douchanbé", ("tj",), False),
+        ("Встреча в Ташкенте", ("uz",), False),
+        ("Floods in Ashgabat", ("tm",), False),
+        # Uzbek apostrophes
+        ("O'zbekiston yangiliklari", ("uz",), False),
+        ("Oʻzbekiston yangiliklari", ("uz",), False),
+        ("O‘zbekiston yangiliklari", ("uz",), False),
+        ("O’zbekiston yangiliklari", ("uz",), False),
+        # region terms
+        ("Leaders meet on Central Asia", (), True),
+        ("Sommet Asie centrale", (), True),
+        ("Саммит стран Центральной Азии", (), True),
+        ("La mer d’Aral recule", (), True),
+        ("La mer d'Aral recule", (), True),
+        ("C5+1 summit in New York", (), True),
+        ("Summit in Tashkent on Central Asia", ("uz",), True),
+        # three countries or more are regional; equal scores keep the order of COUNTRIES
+        ("Kazakhstan, Uzbekistan and Tajikistan sign a water pact", ("kz", "tj", "uz"), True),
+        # two countries, strongest first
+        ("Кыргызстан и казахстанские инвесторы", ("kg", "kz"), False),
+        ("Tajik workers return from Kazakhstan", ("kz", "tj"), False),
+        # negatives
+        ("Georgia elections: ruling party wins", (), False),
+        ("Géorgie : manifestations à Tbilissi", (), False),
+        ("Mongolia floods leave thousands homeless", (), False),
+        ("Afghanistan talks resume in Doha", (), False),
+        ("Бюджет Татарстана принят", (), False),
+        ("Tatarstan budget approved", (), False),
+        ("Kazan forum opens", (), False),
+        ("Форум в Казани открылся", (), False),
+        ("Ошибка пилота стала причиной крушения самолёта в Непале", (), False),
+        ("Mary Poppins revient au théâtre du Châtelet", (), False),
+        ("Iraqi Turkmen parties protest Kirkuk vote", (), False),
+        ("East Turkestan activists rally in Istanbul", (), False),
+        ("Central Asian Shepherd wins dog show", (), False),
+    ],
+)
+def test_classify_text(text: str, countries: tuple[str, ...], regional: bool) -> None:
+    result = CLASSIFIER.classify_text(text)
+    assert (result.countries, result.regional) == (countries, regional)
+    assert result.relevant == bool(countries or regional)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("Выборы в Казахстане", Match("kz", "Казахстане", "Казахстане", "title", "country", 6.0)),
+        ("ВЫБОРЫ В КАЗАХСТАНЕ", Match("kz", "Казахстане", "КАЗАХСТАНЕ", "title", "country", 6.0)),
+        ("Kazakhstan's economy", Match("kz", "Kazakhstan", "Kazakhstan", "title", "country", 6.0)),
+        ("Vote en OUZBEKISTAN", Match("uz", "Ouzbékistan", "OUZBEKISTAN", "title", "country", 6.0)),
+        ("Oʻzbekiston bugun", Match("uz", "O'zbekiston", "Oʻzbekiston", "title", "country", 6.0)),
+        ("Sommet à Douchanbé", Match("tj", "Douchanbé", "Douchanbé", "title", "capital", 4.0)),
+    ],
+)
+def test_match_records_the_text_as_written(text: str, match: Match) -> None:
+    assert CLASSIFIER.classify_text(text).matches == (match,)
+
+
+def entry(title: str, summary: str | None = None, categories: tuple[str, ...] = ()) -> Entry:
+    return Entry(
+        source_url="https://example.org/feed",
+        guid="g-1",
+        link=None,
+        title=title,
+        summary=summary,
+        categories=categories,
+    )
+
+
+def test_classify_entry_records_fields() -> None:
+    result = CLASSIFIER.classify(
+        entry(
+            "Sommet à Astana",
+            "<p>Le président <b>ouzbek</b> est arrivé au Kazakhstan.</p>",
+            ("Asie centrale",),
+        )
+    )
+    assert result == Classification(
+        countries=("kz",),
+        regional=True,
+        scores={"kz": 7.0, "uz": 2.0, "region": 3.0},
+        matches=(
+            Match("kz", "Astana", "Astana", "title", "capital", 4.0),
+            Match("uz", "ouzbek", "ouzbek", "summary", "demonym", 2.0),
+            Match("kz", "Kazakhstan", "Kazakhstan", "summary", "country", 3.0),
+            Match("region", "Asie centrale", "Asie centrale", "categories", "region", 3.0),
+        ),
+    )
+
+
+def test_title_scores_more_than_summary() -> None:
+    in_title = CLASSIFIER.classify(entry("Kazakhstan votes", "Polls opened at eight."))
+    in_summary = CLASSIFIER.classify(entry("Polls opened at eight", "Kazakhstan votes."))
+    assert in_title.scores["kz"] > in_summary.scores["kz"]
+    assert [m.field for m in in_title.matches] == ["title"]
+    assert [m.field for m in in_summary.matches] == ["summary"]
+
+
+def test_summary_entities_are_decoded() -> None:
+    result = CLASSIFIER.classify(entry("News", "<p>Vote en Ouzb&eacute;kistan</p>"))
+    assert result.countries == ("uz",)
+
+
+def gazetteer_forms() -> dict[str, set[str]]:
+    """Every folded form of the bundled gazetteer, with the labels that list it."""
+    labels: defaultdict[str, set[str]] = defaultdict(set)
+    folder = resources.files("aggregator.classify").joinpath("gazetteer")
+    for path in folder.iterdir():
+        if not path.name.endswith(".yaml"):
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for by_language in data["terms"].values():
+            for forms in by_language.values():
+                for form in forms:
+                    labels[fold_term(str(form))].add(data["code"])
+    return labels
+
+
+def test_gazetteer_forms_have_one_label() -> None:
+    forms = gazetteer_forms()
+    assert len(forms) > 500
+    assert {f: sorted(labels) for f, labels in forms.items() if len(labels) > 1} == {}
+
+
+def labelled_items() -> list[tuple[str, list[str]]]:
+    real = json.loads((DATA / "real-headlines.json").read_text(encoding="utf-8"))
+    synthetic = json.loads((DATA / "synthetic-expected-labels.json").read_text(encoding="utf-8"))
+    items = [(i["title"], i["expected"]) for i in real["items"]]
+    for feed in synthetic["feeds"].values():
+        items += [(i["title"], i["expected"]) for i in feed["items"]]
+    return items
+
+
+@pytest.mark.parametrize(("title", "expected"), labelled_items())
+def test_no_false_country(title: str, expected: list[str]) -> None:
+    """Every country found is a labelled one; missing labels are allowed for now."""
+    countries = CLASSIFIER.classify_text(title).countries
+    assert set(countries) <= {label.lower() for label in expected}

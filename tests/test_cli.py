@@ -1,0 +1,145 @@
+"""The command line: help, exit codes, check, classify, explain, and the daemon."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import EXIT_CONFIG, EXIT_STORE, cli
+
+from .support import DATA, FeedServer, assert_valid_atom, write_config
+
+COMMANDS = ("refresh", "run", "check", "classify", "explain")
+
+
+@pytest.mark.parametrize("command", [(), *((c,) for c in COMMANDS)])
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Usage: " in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_check_lists_the_sources(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "Novastan", "url": "https://novastan.org/fr/feed/", "language": "fr"},
+            {"name": "24.kg", "url": "https://24.kg/rss/"},
+        ],
+    )
+
+    result = CliRunner().invoke(cli, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0
+    assert f"{config}: valid" in result.output
+    assert "2 sources:" in result.output
+    assert "Novastan  fr  https://novastan.org/fr/feed/" in result.output
+    assert "24.kg     --  https://24.kg/rss/" in result.output
+
+
+@pytest.mark.parametrize("command", ["refresh", "check", "run"])
+def test_invalid_config_exits_non_zero_with_one_line(tmp_path: Path, command: str) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("sources:\n  - name: no url\n", encoding="utf-8")
+
+    result = CliRunner().invoke(cli, [command, "--config", str(config)])
+
+    assert result.exit_code == EXIT_CONFIG
+    assert result.output == f"error: {config}: sources[0].url: missing required key\n"
+
+
+def test_missing_config_exits_non_zero(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["refresh", "--config", str(tmp_path / "none.yaml")])
+
+    assert result.exit_code == EXIT_CONFIG
+    assert "file not found" in result.output
+
+
+@pytest.mark.parametrize("garbage", [b"this is not a database" * 100, None])
+def test_unusable_store_exits_non_zero(tmp_path: Path, garbage: bytes | None) -> None:
+    store = tmp_path / "aggregator.sqlite"
+    if garbage is None:
+        store.mkdir()  # a directory where the database should be
+    else:
+        store.write_bytes(garbage)
+    config = write_config(tmp_path, [{"url": "http://127.0.0.1:9/feed"}])
+
+    result = CliRunner().invoke(cli, ["refresh", "--config", str(config)])
+
+    assert result.exit_code == EXIT_STORE
+    assert result.output.startswith(f"error: {store}")
+    assert len(result.output.splitlines()) == 1
+
+
+def test_classify_prints_the_decision_and_its_reasons() -> None:
+    result = CliRunner().invoke(cli, ["classify", "Наводнение в Казахстане и Кыргызстане"])
+
+    assert result.exit_code == 0
+    assert "published: Kazakhstan, Kyrgyzstan" in result.output
+    assert "'Казахстане'" in result.output
+    assert "title" in result.output
+
+
+def test_classify_says_when_an_item_is_dropped() -> None:
+    result = CliRunner().invoke(cli, ["classify", "Géorgie : manifestations à Tbilissi"])
+
+    assert result.exit_code == 0
+    assert result.output.startswith("dropped: not about Central Asia")
+
+
+def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -> None:
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["refresh", "--config", str(config)]).exit_code == 0
+
+    link = "https://courrier.test.example/2026/11/sommet-astana"
+    result = runner.invoke(cli, ["explain", "--config", str(config), link])
+
+    assert result.exit_code == 0, result.output
+    assert "outcome: published: Kazakhstan (regional)" in result.output
+    assert "'Astana'" in result.output
+    assert "story:   urn:uuid:" in result.output
+    dropped = runner.invoke(
+        cli, ["explain", "--config", str(config), "https://courrier.test.example/2026/11/tbilissi"]
+    )
+    assert "outcome: dropped" in dropped.output
+    missing = runner.invoke(cli, ["explain", "--config", str(config), "https://nowhere.example/"])
+    assert missing.exit_code == 1
+    assert "no stored item" in missing.output
+
+
+def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(
+        tmp_path, [{"name": "Courrier", "url": url}], schedule={"interval_minutes": 0.01}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # At least two scheduled refreshes (the second is a conditional GET).
+        while len(server.hits("/fr.xml")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(server.hits("/fr.xml")) >= 2
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "stopping" in stderr
+    assert_valid_atom(tmp_path / "output" / "kazakhstan.xml")

@@ -1,0 +1,142 @@
+"""feeds.yaml: the contract, defaults, and errors that name file, key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load_config
+from aggregator.errors import ConfigError
+from aggregator.types import Source
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_issue_contract_loads_with_paths_relative_to_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+output:
+  dir: output          # relative to this file
+  max_entries: 100     # per published feed (optional)
+sources:
+  - name: Some outlet
+    url: https://example.org/rss
+    language: fr       # optional
+""",
+    )
+
+    config = load_config(path)
+
+    assert config.output.dir == tmp_path / "output"
+    assert config.output.max_entries == 100
+    assert config.storage == tmp_path / "aggregator.sqlite"
+    assert config.sources == (Source("Some outlet", "https://example.org/rss", "fr"),)
+    assert config.interval_minutes == 30
+
+
+def test_defaults_and_every_optional_section(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+storage: data/store.db
+site: {base_url: "https://news.example.org/feeds", title: Steppe News}
+schedule: {interval_minutes: 15}
+fetch: {concurrency: 4, per_host: 1, timeout: 10, max_bytes: 1000, contact: "ops@example.org"}
+sources:
+  - url: https://example.org/rss
+""",
+    )
+
+    config = load_config(path)
+
+    assert config.storage == tmp_path / "data" / "store.db"
+    assert config.output.dir == tmp_path / "output"
+    assert config.site.base_url == "https://news.example.org/feeds/"
+    assert config.site.title == "Steppe News"
+    assert config.interval_minutes == 15
+    assert (config.fetch.concurrency, config.fetch.per_host) == (4, 1)
+    assert (config.fetch.timeout, config.fetch.max_bytes) == (10.0, 1000)
+    assert config.fetch.contact == "ops@example.org"
+    assert config.sources == (Source("example.org", "https://example.org/rss", None),)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("sources: []\ncolour: red\n", "colour", "unknown key"),
+        ("sources:\n  - name: X\n", "sources[0].url", "missing required key"),
+        ("sources:\n  - {url: https://a.example/, lang: fr}\n", "sources[0].lang", "unknown key"),
+        ("output: {dir: out, size: 3}\nsources: []\n", "output.size", "unknown key"),
+        ("output: {max_entries: 0}\nsources: []\n", "output.max_entries", "positive integer"),
+        ("output: {max_entries: many}\nsources: []\n", "output.max_entries", "positive integer"),
+        ("sources:\n  - {url: ftp://a.example/}\n", "sources[0].url", "http:// or https://"),
+        ("sources:\n  - {url: not a url}\n", "sources[0].url", "http:// or https://"),
+        ("sources:\n  - {url: 42}\n", "sources[0].url", "non-empty string"),
+        ("sources: {url: https://a.example/}\n", "sources", "must be a list"),
+        ("sources:\n  - https://a.example/\n", "sources[0]", "must be a mapping"),
+        ("output: {}\n", "sources", "missing required key"),
+        (
+            "sources:\n  - {url: 'https://a.example/'}\n  - {url: 'https://a.example/'}\n",
+            "sources[1].url",
+            "duplicate of sources[0].url",
+        ),
+        ("schedule: {interval_minutes: -5}\nsources: []\n", "schedule.interval_minutes", "positive"),
+        ("sources:\n  - {url: 'https://a.example/', language: 'français!'}\n",
+         "sources[0].language", "language tag"),
+    ],
+)  # fmt: skip
+def test_invalid_values_name_file_key_and_problem(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+
+    assert info.value.key == key
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"{path}: {key}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("sources: [\n", "not valid YAML"),
+        ("sources:\n  - url: https://a.example/\n\tname: tab\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("sources: []\nsources: []\n", "duplicate key 'sources'"),
+    ],
+)
+def test_malformed_files_name_the_file_and_the_problem(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+
+    assert problem in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_yaml_errors_give_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - url: https://a.example/\n    name: [unclosed\n")
+
+    with pytest.raises(ConfigError, match=r"line \d+"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_an_empty_file_says_sources_are_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sources: missing required key"):
+        load_config(write(tmp_path, ""))

@@ -1,0 +1,179 @@
+"""aggregator.dedupe: canonical URLs, fingerprints, content hashes, story ids."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from aggregator.dedupe import (
+    MIN_FINGERPRINT_WORDS,
+    canonical_url,
+    content_hash,
+    fingerprint,
+    normalize_text,
+    story_uid,
+)
+from aggregator.types import Entry
+
+ARTICLE = "https://example.com/news/42"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (ARTICLE, ARTICLE),
+        (f"{ARTICLE}?utm_source=tw&utm_medium=social&utm_campaign=x", ARTICLE),
+        (f"{ARTICLE}?UTM_Source=tw", ARTICLE),
+        (f"{ARTICLE}?fbclid=abc", ARTICLE),
+        (f"{ARTICLE}?gclid=abc", ARTICLE),
+        (f"{ARTICLE}?yclid=abc", ARTICLE),
+        (f"{ARTICLE}?mc_cid=abc&mc_eid=def", ARTICLE),
+        (f"{ARTICLE}?id=7&utm_source=x", f"{ARTICLE}?id=7"),
+        (f"{ARTICLE}?b=2&a=1", f"{ARTICLE}?a=1&b=2"),
+        ("HTTPS://Example.COM/news/42", ARTICLE),
+        ("https://example.com/News/42", "https://example.com/News/42"),  # path case kept
+        ("https://www.example.com/news/42", ARTICLE),
+        ("https://m.example.com/news/42", ARTICLE),
+        ("https://amp.example.com/news/42", ARTICLE),
+        ("https://example.com:443/news/42", ARTICLE),
+        ("http://example.com:80/news/42", "http://example.com/news/42"),
+        ("https://example.com:8443/news/42", "https://example.com:8443/news/42"),
+        (f"{ARTICLE}#comments", ARTICLE),
+        (f"{ARTICLE}/", ARTICLE),
+        (f"{ARTICLE}/amp", ARTICLE),
+        (f"{ARTICLE}/amp/", ARTICLE),
+        ("https://example.com/news//42", ARTICLE),
+        ("https://example.com", "https://example.com/"),
+        ("https://www.example.com/", "https://example.com/"),
+        ("https://example.com/camp", "https://example.com/camp"),
+        ("http://[::1]:8080/news/42", "http://[::1]:8080/news/42"),  # IPv6 keeps brackets
+    ],
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://example.com/news/42", "https://example.com/news/43"),
+        ("https://example.com/news?id=1", "https://example.com/news?id=2"),
+        ("https://example.com/news/42", "https://example.org/news/42"),
+        ("https://example.com/news/42", "https://example.com:8443/news/42"),
+        ("https://example.com/a/b", "https://example.com/a"),
+    ],
+)
+def test_canonical_url_keeps_articles_apart(a: str, b: str) -> None:
+    assert canonical_url(a) != canonical_url(b)
+
+
+def entry(title: str, summary: str | None = None, **kwargs: object) -> Entry:
+    fields: dict[str, object] = {
+        "source_url": "https://example.org/feed",
+        "guid": "g-1",
+        "link": ARTICLE,
+        **kwargs,
+    }
+    return Entry(title=title, summary=summary, **fields)  # type: ignore[arg-type]
+
+
+TITLE = "Le Kazakhstan élit son nouveau parlement après une campagne courte"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (entry(TITLE), entry(TITLE.upper())),
+        (entry(TITLE), entry("Le Kazakhstan elit son nouveau parlement apres une campagne courte")),
+        (
+            entry(TITLE),
+            entry("« Le Kazakhstan élit son nouveau parlement, après une campagne courte ! »"),
+        ),
+        (entry(TITLE, "<p>Le <b>vote</b> a eu lieu.</p>"), entry(TITLE, "Le vote a eu lieu.")),
+        (entry(TITLE, "<p>Le&nbsp;vote&nbsp;: oui</p>"), entry(TITLE, "<p>Le vote : oui</p>")),
+        (
+            entry("Ёлка в Астане и ещё пять слов для отпечатка"),
+            entry("ЕЛКА в Астане и еще пять слов для отпечатка"),
+        ),
+        (entry(TITLE, guid="other", link=None), entry(TITLE)),  # identity is not content
+    ],
+    ids=["case", "accents", "punctuation", "markup", "nbsp-entity", "yo", "other-ids"],
+)
+def test_fingerprint_equal(a: Entry, b: Entry) -> None:
+    assert fingerprint(a) is not None
+    assert fingerprint(a) == fingerprint(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (entry(TITLE), entry(TITLE.replace("nouveau", "premier"))),
+        (entry(TITLE, "Le vote a eu lieu."), entry(TITLE, "Le vote est reporté.")),
+        (entry(TITLE), entry(" ".join(reversed(TITLE.split())))),
+    ],
+)
+def test_fingerprint_different(a: Entry, b: Entry) -> None:
+    assert fingerprint(a) != fingerprint(b)
+
+
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        ("Exchange rates for 12 May", None),
+        ("Курс доллара на 12 мая", "<p>&nbsp;</p>"),
+        (" ".join(["word"] * (MIN_FINGERPRINT_WORDS - 1)), None),
+    ],
+)
+def test_fingerprint_too_short(title: str, summary: str | None) -> None:
+    assert fingerprint(entry(title, summary)) is None
+
+
+def test_fingerprint_counts_title_and_summary_words() -> None:
+    assert fingerprint(entry("four words in title", "four more in summary")) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ouzbékistan : l'été!", "ouzbekistan l ete"),
+        ("ЁЛКА  в   Астане", "елка в астане"),
+        ("", ""),
+    ],
+)
+def test_normalize_text(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
+
+
+BASE = entry(TITLE, "<p>Le vote.</p>", categories=("Politique",))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        replace(BASE, title=TITLE + " anticipé"),
+        replace(BASE, summary="<p>Le vote a eu lieu.</p>"),
+        replace(BASE, summary=None),
+        replace(BASE, link="https://example.com/news/43"),
+        replace(BASE, categories=("Politique", "Élections")),
+    ],
+)
+def test_content_hash_changes(changed: Entry) -> None:
+    assert content_hash(changed) != content_hash(BASE)
+
+
+def test_content_hash_ignores_what_a_reader_does_not_see() -> None:
+    assert content_hash(replace(BASE, guid="other")) == content_hash(BASE)
+    assert content_hash(BASE) == content_hash(
+        entry(TITLE, "<p>Le vote.</p>", categories=("Politique",))
+    )
+
+
+def test_story_uid_is_a_stable_urn_uuid() -> None:
+    uid = story_uid(BASE)
+    assert uid.startswith("urn:uuid:")
+    assert uuid.UUID(uid.removeprefix("urn:uuid:")).version == 5
+    assert uid == story_uid(replace(BASE, title="Edited title", summary=None))
+    assert uid != story_uid(replace(BASE, guid="g-2"))
+    assert uid != story_uid(replace(BASE, source_url="https://example.net/feed"))

@@ -1,0 +1,255 @@
+"""aggregator.parse: one sample file per quirk under tests/data/parse/, whole records compared."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import ParseError
+from aggregator.parse import defuse, parse
+from aggregator.types import Entry, FeedInfo, FetchResult, ParsedFeed
+
+DATA = Path(__file__).parent / "data" / "parse"
+SOURCE = "https://example.org/feed"
+#: Where the fetch ended up; relative links resolve against it.
+FETCHED = "https://news.example.org/rss/feed.xml"
+E = partial(Entry, source_url=SOURCE)
+NEWS = "https://news.example.org/"
+
+
+def load(name: str, language: str | None = None) -> ParsedFeed:
+    body = (DATA / name).read_bytes()
+    return parse(SOURCE, FetchResult(url=FETCHED, body=body), language=language)
+
+
+def feed(title: str, link: str, language: str | None, *entries: Entry) -> ParsedFeed:
+    return ParsedFeed(FeedInfo(title=title, link=link, language=language), entries)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+CASES = {
+    "rss20_fr_html.xml": feed(
+        "Nouvelles d'Asie centrale",
+        NEWS,
+        "fr",
+        E(
+            guid="article-1",
+            link="https://news.example.org/articles/1",
+            title="Le Kazakhstan élit son parlement",
+            summary="<p>Les électeurs <b>kazakhs</b> votent à Astana.</p>",
+            published=utc(2024, 5, 6, 9, 30),
+            updated=None,  # the item has a pubDate only
+            author="redaction@example.org (Rédaction)",
+            language="fr",
+        ),
+    ),
+    "atom_en_xmllang.xml": feed(
+        "Central Asia Wire",
+        "https://wire.example.org/",
+        "en",
+        E(
+            guid="urn:example:wire:42",
+            link="https://wire.example.org/2024/railway",
+            title="Uzbekistan opens a new railway",
+            summary="<p>The line links <em>Tashkent</em> and Samarkand.</p>",
+            published=utc(2024, 5, 5, 8),
+            updated=utc(2024, 5, 6, 10),
+            author="Jane Doe",
+            language="en",
+        ),
+    ),
+    "rss10_rdf.xml": feed(
+        "RDF News",
+        "https://rdf.example.org/",
+        "en",
+        E(
+            guid="https://rdf.example.org/a/7",
+            link="https://rdf.example.org/a/7",
+            title="Tajikistan builds a dam",
+            summary="Rogun is rising.",
+            updated=utc(2024, 5, 6, 12),
+            categories=("Energy",),
+            language="en",
+        ),
+    ),
+    "rss091.xml": feed(
+        "Old News",
+        "http://old.example.org/",
+        "en-us",
+        E(
+            guid="http://old.example.org/story/3",
+            link="http://old.example.org/story/3",
+            title="Turkmenistan holds a horse festival",
+            summary="Akhal-Teke horses on parade.",
+            language="en-us",
+        ),
+    ),
+    "rss20_ru_cp1251.xml": feed(
+        "Новости",
+        "https://ru.example.org/",
+        "ru",
+        E(
+            guid="ru-1",
+            link="https://ru.example.org/news/1",
+            title="Казахстан и Узбекистан подписали соглашение",
+            language="ru",
+        ),
+    ),
+    "guid_missing.xml": feed(
+        "T",
+        NEWS,
+        None,
+        E(
+            guid="https://news.example.org/articles/2",
+            link="https://news.example.org/articles/2",
+            title="No guid here",
+        ),
+    ),
+    "title_missing.xml": feed(
+        "T",
+        NEWS,
+        None,
+        E(
+            guid="t-1",
+            link=None,
+            title="Bishkek hosts a summit.",
+            summary="<p>Bishkek <b>hosts</b> a summit.</p>",
+        ),
+    ),
+    "title_and_summary_missing.xml": feed("T", NEWS, None),
+    "title_html.xml": feed("T", NEWS, None, E(guid="h-1", link=None, title="Bold title")),
+    "control_chars.xml": feed("T", NEWS, None, E(guid="k-1", link=None, title="Control chars")),
+    "relative_links.xml": feed(
+        "T",
+        NEWS,
+        None,
+        E(guid="r-9", link="https://news.example.org/articles/9", title="Relative link"),
+    ),
+    "xss.xml": feed(
+        "T",
+        NEWS,
+        None,
+        E(
+            guid="x-1",
+            link=None,  # was javascript:alert(1)
+            title="XSS",
+            summary='<p>Hello<img src="https://news.example.org/i.png">'
+            '<a rel="noopener noreferrer nofollow">link</a></p>',
+        ),
+    ),
+    "date_offset.xml": feed(
+        "T",
+        NEWS,
+        None,
+        E(guid="d-1", link=None, title="Tashkent time", published=utc(2024, 5, 6, 10)),
+    ),
+    "categories_duplicate.xml": feed(
+        "T",
+        NEWS,
+        None,
+        E(guid="c-1", link=None, title="Tagged", categories=("Politics", "Economy")),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_parse(name: str) -> None:
+    assert load(name) == CASES[name]
+
+
+def test_dates_are_aware_utc() -> None:
+    (entry,) = load("date_offset.xml").entries
+    assert entry.published is not None
+    assert entry.published.utcoffset() is not None
+    assert entry.published.isoformat() == "2024-05-06T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "expected"),
+    [
+        ("language_missing.xml", "ky", "ky"),  # no <language>: the configured one
+        ("language_missing.xml", None, None),
+        ("rss20_ru_cp1251.xml", "en", "ru"),  # the feed's <language> wins
+        ("atom_en_xmllang.xml", "fr", "en"),  # xml:lang wins
+    ],
+)
+def test_language(name: str, language: str | None, expected: str | None) -> None:
+    parsed = load(name, language)
+    assert parsed.feed.language == expected
+    assert [e.language for e in parsed.entries] == [expected]
+
+
+def test_guid_falls_back_to_a_stable_hash() -> None:
+    first, second = load("guid_and_link_missing.xml"), load("guid_and_link_missing.xml")
+    assert first == second
+    (entry,) = first.entries
+    assert entry.guid.startswith("sha1:") and len(entry.guid) == len("sha1:") + 40
+    assert entry == E(
+        guid=entry.guid, link=None, title="Neither guid nor link", summary="Only text."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("html_page.html", "HTML"), ("garbage.bin", "not a feed")],
+)
+def test_not_a_feed(name: str, reason: str) -> None:
+    with pytest.raises(ParseError) as info:
+        load(name)
+    assert info.value.url == SOURCE
+    assert reason in info.value.reason
+
+
+def test_no_body() -> None:
+    with pytest.raises(ValueError):
+        parse(SOURCE, FetchResult(url=FETCHED, body=None))
+
+
+@pytest.mark.parametrize(
+    "name", ["billion_laughs.xml", "quadratic_blowup.xml", "utf16_entities.xml", "xxe.xml"]
+)
+def test_entity_attacks_are_defused(name: str) -> None:
+    start = time.perf_counter()
+    try:
+        parsed = load(name)
+    except ParseError:
+        return  # refusing the document is fine too
+    assert time.perf_counter() - start < 2
+    fields = [parsed.feed.title]
+    for entry in parsed.entries:
+        fields += [entry.title, entry.summary, entry.guid, entry.link]
+    assert all(len(f or "") < 1000 for f in fields)
+    assert "root:" not in repr(parsed)  # nothing of /etc/passwd
+    assert "A" * 5000 not in repr(parsed)  # the quadratic entity never expands
+
+
+def test_defuse_reencodes_utf16_before_looking_for_entities() -> None:
+    body = defuse(SOURCE, (DATA / "utf16_entities.xml").read_bytes())
+    assert body.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
+    assert b"<!ENTITY" not in body
+    assert b"<title>Laughs</title>" in body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<rss><channel><title>T</title></channel></rss>",
+        "<rss><title>Ü</title></rss>".encode("utf-16"),  # no DTD: only re-encoded
+    ],
+)
+def test_defuse_keeps_documents_without_entities(body: bytes) -> None:
+    assert b"<!ENTITY" not in defuse(SOURCE, body)
+    assert b"<title>" in defuse(SOURCE, body)
+
+
+def test_defuse_refuses_an_entity_outside_the_dtd() -> None:
+    body = b'<rss><!ENTITY a "x"><channel/></rss>'
+    with pytest.raises(ParseError, match="entities"):
+        defuse(SOURCE, body)

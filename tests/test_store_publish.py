@@ -1,0 +1,202 @@
+"""The SQLite store and publishing from it: migrations, stories, deterministic atomic files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.classify import Classifier
+from aggregator.config import parse_config
+from aggregator.errors import StoreError
+from aggregator.pipeline import ingest
+from aggregator.publish import publish, validate_atom, write_atomic
+from aggregator.store import MIGRATIONS, Store, open_store
+from aggregator.types import Config, Entry, Source
+
+from .support import assert_valid_atom, entries
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+SOURCE_A = Source("Outlet A", "https://a.example/rss", "en")
+SOURCE_B = Source("Outlet B", "https://b.example/rss", "en")
+
+
+def entry(source: Source, n: int, title: str, **kw: object) -> Entry:
+    values: dict[str, object] = {
+        "source_url": source.url,
+        "guid": f"{source.url}#{n}",
+        "link": f"https://{source.url.split('/')[2]}/news/{n}",
+        "title": title,
+        "summary": f"<p>{title}: the details of the story, number {n}.</p>",
+        "published": NOW - timedelta(hours=n),
+    }
+    values.update(kw)
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    data = {
+        "output": {"dir": "out", "max_entries": 3},
+        "site": {"base_url": "https://news.example.org/feeds/"},
+        "sources": [{"name": s.name, "url": s.url} for s in (SOURCE_A, SOURCE_B)],
+    }
+    return parse_config(data, tmp_path / "feeds.yaml")
+
+
+@pytest.fixture
+def store(config: Config) -> Store:
+    return open_store(config.storage)
+
+
+def add(store: Store, *items: Entry, now: datetime = NOW) -> None:
+    with store.transaction():
+        for source in (SOURCE_A, SOURCE_B):
+            store.ensure_source(source)
+        ingest(store, Classifier(), items, now)
+
+
+def test_open_creates_the_schema_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "store.sqlite"
+    with open_store(path) as store:
+        add(store, entry(SOURCE_A, 1, "Kazakhstan opens a new railway to China"))
+    with open_store(path) as store:
+        assert store.count_items() == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    sqlite3.connect(path).execute("PRAGMA user_version = 99")
+
+    with pytest.raises(StoreError, match="newer than this program"):
+        open_store(path)
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.ensure_source(SOURCE_A)
+        raise RuntimeError("killed mid-source")
+
+    assert store.source(SOURCE_A.url) is None
+
+
+def test_seen_items_are_skipped_and_changed_ones_updated(store: Store) -> None:
+    first = entry(SOURCE_A, 1, "Uzbekistan raises the minimum wage")
+    add(store, first)
+
+    with store.transaction():
+        again = ingest(store, Classifier(), [first], NOW)
+        changed = ingest(store, Classifier(), [entry(SOURCE_A, 1, "Uzbekistan raises wages")], NOW)
+
+    assert (again.new, again.changed) == (0, 0)
+    assert (changed.new, changed.changed) == (0, 1)
+    assert store.count_items() == 1
+
+
+def test_same_canonical_url_or_fingerprint_joins_the_story(store: Store, config: Config) -> None:
+    original = entry(SOURCE_A, 1, "Tajikistan opens the Rogun dam's second turbine")
+    tracked = entry(
+        SOURCE_B,
+        7,
+        "Rogun: Tajikistan's second turbine",
+        link=f"{original.link}?utm_source=x",
+        published=NOW,  # later than the original: the original represents the story
+    )
+    copy = entry(SOURCE_B, 2, original.title, summary=original.summary, link="https://b.example/c")
+    add(store, original, tracked, copy)
+
+    publish(store, config)
+
+    feed = entries(config.output.dir / "tajikistan.xml")
+    assert [e["title"] for e in feed] == [original.title]
+    assert "Also reported by" in str(feed[0]["content"])
+    assert str(feed[0]["content"]).count("Outlet B") == 2
+
+
+def test_same_fingerprint_outside_the_window_is_a_new_story(store: Store, config: Config) -> None:
+    old = entry(SOURCE_A, 1, "Kyrgyzstan reports exchange rates of the national bank today")
+    add(store, old, now=NOW - timedelta(days=5))
+    later = entry(SOURCE_B, 1, old.title, summary=old.summary)
+    add(store, later)
+
+    publish(store, config)
+
+    assert len(entries(config.output.dir / "kyrgyzstan.xml")) == 2
+
+
+def test_publish_is_valid_deterministic_limited_and_leaves_unchanged_files(
+    store: Store, config: Config
+) -> None:
+    add(store, *(entry(SOURCE_A, n, f"Turkmenistan news number {n}") for n in range(1, 6)))
+
+    first = publish(store, config)
+    path = config.output.dir / "turkmenistan.xml"
+    data, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    second = publish(store, config)
+
+    assert path in first.written
+    assert second.written == ()
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == (data, mtime)
+    root = assert_valid_atom(path)
+    assert [e["title"] for e in entries(path)] == [
+        f"Turkmenistan news number {n}" for n in (1, 2, 3)
+    ]  # newest first, max_entries: 3
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    self_link = root.find("a:link[@rel='self']", ns)
+    assert self_link is not None
+    assert self_link.get("href") == "https://news.example.org/feeds/turkmenistan.xml"
+    assert root.findtext("a:updated", namespaces=ns) == NOW.isoformat()
+
+
+def test_empty_store_publishes_valid_empty_feeds(store: Store, config: Config) -> None:
+    report = publish(store, config)
+
+    assert len(report.written) == 7
+    for path in report.written:
+        if path.suffix == ".xml":
+            assert entries(path) == []
+    index = (config.output.dir / "index.html").read_text(encoding="utf-8")
+    assert 'type="application/atom+xml"' in index
+
+
+def test_titles_and_outlet_names_are_escaped(store: Store, config: Config) -> None:
+    add(store, entry(SOURCE_A, 1, 'Kazakhstan <script>alert("t")</script> & co'))
+
+    publish(store, config)
+
+    feed = entries(config.output.dir / "kazakhstan.xml")
+    assert feed[0]["title"] == 'Kazakhstan <script>alert("t")</script> & co'
+    index = (config.output.dir / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in index
+    assert "&lt;script&gt;" in index
+
+
+def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
+    path = tmp_path / "f.xml"
+
+    assert write_atomic(path, b"one") is True
+    assert write_atomic(path, b"one") is False
+    assert write_atomic(path, b"two") is True
+
+    assert path.read_bytes() == b"two"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.xml"]
+
+
+def test_publish_sweeps_temp_files_left_by_a_killed_run(store: Store, config: Config) -> None:
+    config.output.dir.mkdir(parents=True)
+    stale = config.output.dir / ".kazakhstan.xml.abc123.tmp"
+    stale.write_bytes(b"<feed")
+
+    publish(store, config)
+
+    assert not stale.exists()
+
+
+def test_validate_atom_rejects_an_invalid_document() -> None:
+    with pytest.raises(ValueError, match="invalid Atom"):
+        validate_atom(b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></feed>')
