@@ -171,12 +171,17 @@ def _add_entry(fg: FeedGenerator, story: Story) -> None:
 
 
 def entry_html(story: Story) -> str:
-    """The entry's HTML: the representative's summary, then the other outlets."""
+    """The entry's HTML: the representative's summary, then the other outlets,
+    each named once with its first link."""
     item = story.representative
     parts = [item.summary or f"<p>{html.escape(item.title)}</p>"]
-    if story.others:
+    outlets: dict[str, StoredItem] = {}
+    for other in story.others:
+        if other.source_url != item.source_url:
+            outlets.setdefault(other.source_url, other)
+    if outlets:
         links = []
-        for other in story.others:
+        for other in outlets.values():
             name = html.escape(other.source_name)
             links.append(f'<a href="{html.escape(other.link)}">{name}</a>' if other.link else name)
         parts.append(f"<p>Also reported by: {', '.join(links)}.</p>")
