@@ -213,7 +213,15 @@ def test_no_body() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["billion_laughs.xml", "quadratic_blowup.xml", "utf16_entities.xml", "xxe.xml"]
+    "name",
+    [
+        "billion_laughs.xml",
+        "quadratic_blowup.xml",  # feedparser alone makes a 1,000,000-character title of it
+        "utf16_entities.xml",  # the same, UTF-16LE with a BOM
+        "utf16be_entities.xml",  # UTF-16BE with a BOM
+        "utf16_nobom_entities.xml",  # UTF-16LE without a BOM (feedparser still detects it)
+        "xxe.xml",
+    ],
 )
 def test_entity_attacks_are_defused(name: str) -> None:
     start = time.perf_counter()
@@ -225,7 +233,7 @@ def test_entity_attacks_are_defused(name: str) -> None:
     fields = [parsed.feed.title]
     for entry in parsed.entries:
         fields += [entry.title, entry.summary, entry.guid, entry.link]
-    assert all(len(f or "") < 1000 for f in fields)
+    assert max(len(f or "") for f in fields) < 1000
     assert "root:" not in repr(parsed)  # nothing of /etc/passwd
     assert "A" * 5000 not in repr(parsed)  # the quadratic entity never expands
 
@@ -234,7 +242,7 @@ def test_defuse_reencodes_utf16_before_looking_for_entities() -> None:
     body = defuse(SOURCE, (DATA / "utf16_entities.xml").read_bytes())
     assert body.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
     assert b"<!ENTITY" not in body
-    assert b"<title>Laughs</title>" in body
+    assert b"<title>Quadratic</title>" in body
 
 
 @pytest.mark.parametrize(
