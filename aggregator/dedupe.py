@@ -16,6 +16,7 @@ publisher shows it once. Clustering of reworded stories is not done here yet.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 import uuid
@@ -50,6 +51,8 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address keeps its brackets
     for prefix in ("www.", "m.", "amp.", "mobile."):
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix) :]
@@ -90,7 +93,7 @@ def fingerprint(entry: Entry) -> str | None:
     Two items with the same words in the same order, whatever their markup,
     case, accents or punctuation, have the same fingerprint.
     """
-    summary = normalize_text(re.sub(r"<[^>]*>", " ", entry.summary or ""))
+    summary = normalize_text(html.unescape(re.sub(r"<[^>]*>", " ", entry.summary or "")))
     title = normalize_text(entry.title)
     if len(title.split()) + len(summary.split()) < MIN_FINGERPRINT_WORDS:
         return None

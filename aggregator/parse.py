@@ -39,6 +39,13 @@ _BOMS = (
     (b"\xfe\xff", "utf-16-be"),
     (b"\xff\xfe", "utf-16-le"),
 )
+#: How "<" (or "<?") starts a document in each wide encoding without a BOM.
+_WIDE_STARTS = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+)
 _XML_ENCODING = re.compile(rb"^(<\?xml[^>]*encoding=)([\"'])[^\"']*\2", re.IGNORECASE)
 
 #: Links and images may only point to these schemes.
@@ -90,26 +97,37 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
 def defuse(source_url: str, body: bytes) -> bytes:
     """Remove a DTD that declares entities, so no parser can expand them.
 
-    UTF-16 and UTF-32 documents are re-encoded as UTF-8 first, so a
-    declaration cannot hide from the byte search.
+    UTF-16 and UTF-32 documents, with or without a byte order mark, are
+    re-encoded as UTF-8 first, so a declaration cannot hide from the byte search.
 
     Raises:
         ParseError: an entity declaration remains after removing the DTD.
     """
-    for bom, encoding in _BOMS:
-        if body.startswith(bom):
-            try:
-                text = body[len(bom) :].decode(encoding)
-            except UnicodeDecodeError as e:
-                raise ParseError(source_url, f"invalid {encoding} text") from e
-            body = _XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"))
-            break
+    encoding, skip = _wide_encoding(body)
+    if encoding:
+        try:
+            text = body[skip:].decode(encoding)
+        except UnicodeDecodeError as e:
+            raise ParseError(source_url, f"invalid {encoding} text") from e
+        body = _XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"))
     if not _ENTITY_DECL.search(body):
         return body
     body = _DOCTYPE.sub(b"", body, count=1)
     if _ENTITY_DECL.search(body):
         raise ParseError(source_url, "declares XML entities outside a removable DTD; refused")
     return body
+
+
+def _wide_encoding(body: bytes) -> tuple[str | None, int]:
+    """The UTF-16/32 encoding of a document (by BOM, else by the NUL bytes
+    around its first ``<``) and the length of its BOM; (None, 0) otherwise."""
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return encoding, len(bom)
+    for pattern, encoding in _WIDE_STARTS:
+        if body.startswith(pattern):
+            return encoding, 0
+    return None, 0
 
 
 def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> Entry | None:

@@ -55,8 +55,9 @@ CLASSIFIER = Classifier()
         ("La mer d'Aral recule", (), True),
         ("C5+1 summit in New York", (), True),
         ("Summit in Tashkent on Central Asia", ("uz",), True),
-        # three countries or more are regional; equal scores keep the order of COUNTRIES
-        ("Kazakhstan, Uzbekistan and Tajikistan sign a water pact", ("kz", "tj", "uz"), True),
+        # three countries or more are regional; equal scores go to the first named
+        ("Kazakhstan, Uzbekistan and Tajikistan sign a water pact", ("kz", "uz", "tj"), True),
+        ("Кыргызстан и Казахстан договорились о поставках", ("kg", "kz"), False),
         # two countries, strongest first
         ("Кыргызстан и казахстанские инвесторы", ("kg", "kz"), False),
         ("Tajik workers return from Kazakhstan", ("kz", "tj"), False),

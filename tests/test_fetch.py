@@ -17,10 +17,10 @@ from .support import FeedServer
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title></channel></rss>"
 
 
-def fetch(url: str, validators: Validators = Validators(), **limits: object) -> FetchResult:
+def fetch(url: str, validators: Validators | None = None, **limits: object) -> FetchResult:
     async def go() -> FetchResult:
         async with Fetcher(FetchConfig(**limits)) as fetcher:  # type: ignore[arg-type]
-            return await fetcher.fetch(url, validators)
+            return await fetcher.fetch(url, validators or Validators())
 
     return asyncio.run(go())
 

@@ -158,13 +158,20 @@ class Classifier:
 
 
 def decide(scores: Mapping[str, float], matches: tuple[Match, ...]) -> Classification:
-    """Turn label scores into countries (strongest first) and the regional flag."""
+    """Turn label scores into countries and the regional flag.
+
+    Countries are ordered strongest first; equal scores go to the country
+    named first (title before summary, left to right).
+    """
+    first: dict[str, int] = {}
+    for n, m in enumerate(matches):
+        first.setdefault(m.label, n)
     country_scores = {c: scores[c] for c in COUNTRIES if scores.get(c, 0.0) > 0}
     best = max(country_scores.values(), default=0.0)
     countries = tuple(
         sorted(
             (c for c, s in country_scores.items() if s >= THRESHOLD and s >= RELATIVE * best),
-            key=lambda c: (-country_scores[c], COUNTRIES.index(c)),
+            key=lambda c: (-country_scores[c], first.get(c, len(matches))),
         )
     )
     regional = scores.get(REGION, 0.0) >= THRESHOLD or len(countries) >= REGIONAL_COUNTRIES
