@@ -31,3 +31,6 @@ test: lint
 
 clean:
 	rm -rf $(VENV) output demo-output *.egg-info
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m aggregator.demo --samples demo --output demo-output

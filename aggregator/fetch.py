@@ -94,6 +94,8 @@ class Fetcher:
                 raise FetchError(url, f"more than {MAX_REDIRECTS} redirects") from e
             except httpx.TimeoutException as e:
                 raise FetchError(url, f"timed out ({type(e).__name__})") from e
+            except httpx.ConnectError as e:
+                raise FetchError(url, f"cannot connect: {e}") from e
             except httpx.HTTPError as e:
                 raise FetchError(url, f"{type(e).__name__}: {e}".rstrip(": ")) from e
 

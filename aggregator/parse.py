@@ -131,7 +131,9 @@ def _wide_encoding(body: bytes) -> tuple[str | None, int]:
 
 
 def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> Entry | None:
-    summary = _html(_first_content(raw) or raw.get("summary"))
+    # The outlet's own summary, not its full text: entries link to the article,
+    # and agency copies repeat the summary, so fingerprints can match.
+    summary = _html(raw.get("summary")) or _html(_first_content(raw))
     title = _text(raw.get("title"), raw.get("title_detail"))
     if not title and summary:
         title = _shorten(_text(summary, {"type": "text/html"}) or "")

@@ -374,6 +374,14 @@ class Store:
         ).fetchall()
         return [_stored_item(r) for r in rows]
 
+    def dropped_items(self, limit: int) -> list[StoredItem]:
+        """The newest items that were not about the region."""
+        rows = self._conn.execute(
+            f"{_ITEM_SELECT} WHERE NOT i.relevant ORDER BY i.date DESC, i.id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_stored_item(r) for r in rows]
+
     def count_items(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM items").fetchone()[0])
 

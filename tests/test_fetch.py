@@ -93,7 +93,7 @@ def test_http_errors(server: FeedServer, status: int, reason: str) -> None:
 
 
 def test_connection_refused() -> None:
-    with pytest.raises(FetchError, match="ConnectError"):
+    with pytest.raises(FetchError, match="cannot connect"):
         fetch("http://127.0.0.1:9/feed")
 
 

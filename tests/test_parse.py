@@ -58,11 +58,23 @@ CASES = {
             guid="urn:example:wire:42",
             link="https://wire.example.org/2024/railway",
             title="Uzbekistan opens a new railway",
-            summary="<p>The line links <em>Tashkent</em> and Samarkand.</p>",
+            summary="Short summary.",  # the summary wins over the full content
             published=utc(2024, 5, 5, 8),
             updated=utc(2024, 5, 6, 10),
             author="Jane Doe",
             language="en",
+        ),
+    ),
+    "atom_content_only.xml": feed(
+        "Content Only",
+        None,
+        None,
+        E(
+            guid="urn:example:co:1",
+            link="https://co.example.org/ski",
+            title="Kyrgyzstan opens a ski resort",
+            summary="<p>Near <b>Karakol</b>.</p>",  # no summary: the content stands in
+            updated=utc(2024, 5, 6, 10),
         ),
     ),
     "rss10_rdf.xml": feed(
