@@ -1,4 +1,4 @@
-"""Write the published files from the store alone: the only module that uses feedgen.
+"""Write the published files from the store alone.
 
 One Atom feed per output (a country, or ``central-asia`` for every item about
 the region) and an ``index.html`` listing them. Output is a function of the
@@ -9,12 +9,18 @@ Every file is written to a temporary file in the same folder, fsynced and
 renamed over the old one, so no reader ever sees half a file. Each feed is
 validated against the RFC 4287 schema before it replaces the old one.
 It does not fetch, classify or decide what is a duplicate.
+
+Atom is built with lxml, not feedgen: feedgen 1.0 drops the ``rel`` and
+``type`` of entry links (a shadowed variable in ``FeedEntry.atom_entry``),
+cannot write ``atom:source`` or ``xml:lang`` on entries, and raises on a
+control character; the document is small enough to write directly.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -24,7 +30,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from . import __version__
@@ -32,6 +37,10 @@ from .classify import LABELS
 from .store import Store, StoredItem
 from .types import COUNTRIES, REGION, Config, PublishReport
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+#: Characters XML 1.0 cannot carry, even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 #: Scheme of the country categories on published entries.
 CATEGORY_SCHEME = "urn:central-asia-aggregator:country"
 #: ``updated`` of a feed with no entries: fixed, so empty feeds are stable too.
@@ -139,35 +148,66 @@ def feed_url(config: Config, slug: str) -> str | None:
 
 def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
     """The Atom document of one output, deterministic for the same stories."""
-    fg = FeedGenerator()
     self_url = feed_url(config, output.slug)
-    fg.id(self_url or _uuid_urn(f"feed:{config.site.title}:{output.slug}"))
-    fg.title(output.title)
-    fg.subtitle(output.description)
-    fg.author({"name": config.site.title})
-    fg.generator("central-asia-aggregator", version=__version__, uri=GENERATOR_URI)
-    if self_url:
-        fg.link(href=self_url, rel="self", type="application/atom+xml")
-    fg.updated(max((s.updated for s in chosen), default=EPOCH))
+    feed = etree.Element(_atom("feed"), nsmap={None: ATOM_NS})
+    _sub(feed, "id", self_url or _uuid_urn(f"feed:{config.site.title}:{output.slug}"))
+    _sub(feed, "title", output.title)
+    _sub(feed, "subtitle", output.description)
+    _sub(feed, "updated", _rfc3339(max((s.updated for s in chosen), default=EPOCH)))
+    _sub(_sub(feed, "author"), "name", config.site.title)
+    _sub(feed, "generator", "central-asia-aggregator", uri=GENERATOR_URI, version=__version__)
+    if self_url and config.site.base_url:
+        _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+        _sub(feed, "link", rel="alternate", type="text/html", href=config.site.base_url)
     for story in chosen:
-        _add_entry(fg, story)
-    data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+        feed.append(_entry(story))
+    data: bytes = etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return data
 
 
-def _add_entry(fg: FeedGenerator, story: Story) -> None:
+def _entry(story: Story) -> etree._Element:
     item = story.representative
-    fe = fg.add_entry(order="append")
-    fe.id(story.uid)
-    fe.title(item.title)
-    fe.updated(story.updated)
-    fe.published(item.published or item.date)
-    fe.author({"name": item.source_name})
+    entry = etree.Element(_atom("entry"))
+    if item.language:
+        entry.set(XML_LANG, item.language)
+    _sub(entry, "id", story.uid)
+    _sub(entry, "title", item.title, type="text")
+    _sub(entry, "updated", _rfc3339(story.updated))
+    _sub(entry, "published", _rfc3339(item.published or item.date))
+    _sub(_sub(entry, "author"), "name", item.source_name)
     if item.link:
-        fe.link(href=item.link, rel="alternate")
+        _sub(entry, "link", rel="alternate", type="text/html", href=item.link)
     for label in story.labels:
-        fe.category(term=label, label=LABELS[label], scheme=CATEGORY_SCHEME)
-    fe.content(entry_html(story), type="html")
+        _sub(entry, "category", term=label, label=LABELS[label], scheme=CATEGORY_SCHEME)
+    _sub(entry, "content", entry_html(story), type="html")
+    # Attribution (RFC 4287 4.2.11): the outlet's feed, as the outlet names it.
+    source = _sub(entry, "source")
+    _sub(source, "id", item.source_url)
+    _sub(source, "title", item.source_title or item.source_name)
+    if item.source_link:
+        _sub(source, "link", rel="alternate", type="text/html", href=item.source_link)
+    _sub(source, "link", rel="self", href=item.source_url)
+    return entry
+
+
+def _atom(tag: str) -> str:
+    return f"{{{ATOM_NS}}}{tag}"
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    """Append an Atom element; text and attributes lose XML-illegal characters."""
+    element = etree.SubElement(parent, _atom(tag), {k: _xml_safe(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = _xml_safe(text)
+    return element
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def entry_html(story: Story) -> str:
