@@ -22,8 +22,8 @@ run: $(VENV)/.installed
 	$(BIN)/aggregator refresh --config $(CONFIG)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check aggregator tests
-	$(BIN)/ruff format --check aggregator tests
+	$(BIN)/ruff check aggregator tests benchmarks
+	$(BIN)/ruff format --check aggregator tests benchmarks
 	$(BIN)/mypy
 
 test: lint

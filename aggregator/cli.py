@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -23,8 +24,9 @@ from .classify import LABELS, Classifier
 from .config import load_config
 from .errors import ConfigError, StoreError
 from .pipeline import refresh as run_refresh
+from .publish import publish
 from .store import Store, StoredItem, open_store
-from .types import Classification, Config, RunReport, Status
+from .types import COUNTRIES, Classification, Config, Entry, RunReport, Status
 
 EXIT_CONFIG = 1
 EXIT_STORE = 3
@@ -142,17 +144,64 @@ def check(config_path: Path) -> None:
     click.echo(f"  store:  {config.storage}")
     click.echo(f"  output: {config.output.dir} (at most {config.output.max_entries} per feed)")
     click.echo(f"  every:  {config.interval_minutes:g} minutes with `aggregator run`")
-    click.echo(f"{len(config.sources)} sources:")
+    click.echo(f"{len(config.sources)} sources (name, language, home country, URL):")
     width = max((len(s.name) for s in config.sources), default=0)
     for source in config.sources:
-        click.echo(f"  {source.name:<{width}}  {source.language or '--':<3} {source.url}")
+        language, country = source.language or "--", source.country or "--"
+        click.echo(f"  {source.name:<{width}}  {language:<3} {country:<3} {source.url}")
 
 
 @cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Apply this file's classify: rules [default: feeds.yaml if it exists].",
+)
+@click.option(
+    "--country",
+    "hint",
+    type=click.Choice(COUNTRIES),
+    default=None,
+    help="Classify as if from a source with this home country.",
+)
 @click.argument("text")
-def classify(text: str) -> None:
+def classify(config_path: Path | None, hint: str | None, text: str) -> None:
     """Print the country decision for TEXT, as if it were a headline."""
-    _print_classification(Classifier().classify_text(text))
+    if config_path is None and Path("feeds.yaml").exists():
+        config_path = Path("feeds.yaml")
+    if config_path is None:
+        classifier = Classifier()
+    else:
+        classifier = Classifier.from_config(_load(config_path).classify)
+    _print_classification(classifier.classify_text(text, hint))
+
+
+@cli.command()
+@config_option
+@click.pass_context
+def reclassify(ctx: click.Context, config_path: Path) -> None:
+    """Classify every stored item again, with the current gazetteer and
+    feeds.yaml rules, and publish. Use after changing classify: rules."""
+    config = _load(config_path)
+    classifier = Classifier.from_config(config.classify)
+    hints = {s.url: s.country for s in config.sources}
+    changed = total = 0
+    with _open(config) as store:
+        with store.transaction():
+            for item in list(store.all_items()):
+                total += 1
+                new = classifier.classify(_as_entry(item), hints.get(item.source_url))
+                if (new.countries, new.regional) != (item.countries, item.regional):
+                    changed += 1
+                store.set_classification(item.id, new)
+        report = publish(store, config)
+    if not ctx.obj["quiet"]:
+        click.echo(
+            f"{total} items classified again, {changed} changed;"
+            f" {len(report.written)} files written to {config.output.dir}"
+        )
 
 
 @cli.command()
@@ -229,6 +278,17 @@ def _summary_line(report: RunReport, config: Config) -> str:
     )
 
 
+def _as_entry(item: StoredItem) -> Entry:
+    return Entry(
+        source_url=item.source_url,
+        guid=item.guid,
+        link=item.link,
+        title=item.title,
+        summary=item.summary,
+        categories=item.categories,
+    )
+
+
 def _print_classification(c: Classification) -> None:
     if c.relevant:
         names = ", ".join(LABELS[code] for code in c.countries) or "no single country"
@@ -237,14 +297,19 @@ def _print_classification(c: Classification) -> None:
             click.echo(f"primary:   {LABELS[c.primary]}")
     else:
         click.echo("dropped: not about Central Asia")
-    for m in c.matches:
-        click.echo(
-            f"  {m.label:<6} {m.points:>4g} pts  {m.field:<10} {m.kind:<8}"
-            f" {m.text!r} (term {m.term!r})"
-        )
+    _print_matches([vars(m) for m in c.matches], "  ")
     if c.scores:
         scores = ", ".join(f"{k}={v:g}" for k, v in sorted(c.scores.items()))
         click.echo(f"scores:    {scores}")
+
+
+def _print_matches(matches: list[dict[str, Any]], indent: str) -> None:
+    for m in matches:
+        text = f" {m['text']!r}" if m["text"] else ""
+        click.echo(
+            f"{indent}{m['label']:<7} {m['points']:>4g} pts  {m['field']:<10} {m['kind']:<11}"
+            f"{text} (term {m['term']!r})"
+        )
 
 
 def _print_item(store: Store, item: StoredItem) -> None:
@@ -256,14 +321,15 @@ def _print_item(store: Store, item: StoredItem) -> None:
     if item.relevant:
         names = ", ".join(LABELS[c] for c in item.countries) or "no single country"
         click.echo(f"  outcome: published: {names}{' (regional)' if item.regional else ''}")
+        if item.countries:
+            click.echo(f"  primary: {LABELS[item.countries[0]]}")
     else:
         click.echo("  outcome: dropped: not about Central Asia")
     matches = expl.get("matches")
-    for m in matches if isinstance(matches, list) else []:
-        click.echo(
-            f"    {m['label']:<6} {m['points']:>4g} pts  {m['field']:<10} {m['kind']:<8}"
-            f" {m['text']!r} (term {m['term']!r})"
-        )
+    _print_matches(matches if isinstance(matches, list) else [], "    ")
+    scores = expl.get("scores")
+    if isinstance(scores, dict) and scores:
+        click.echo("  scores:  " + ", ".join(f"{k}={v:g}" for k, v in sorted(scores.items())))
     members = store.items_of_stories([item.story_id])
     click.echo(f"  story:   {item.story_uid} ({len(members)} published item(s))")
     for member in sorted(members, key=lambda i: (i.date, i.id)):

@@ -15,15 +15,25 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
-from .types import Config, FetchConfig, OutputConfig, SiteConfig, Source
+from .types import (
+    COUNTRIES,
+    REGION,
+    ClassifyConfig,
+    Config,
+    FetchConfig,
+    OutputConfig,
+    SiteConfig,
+    Source,
+)
 
 #: The database file used when ``storage:`` is not given.
 DEFAULT_STORAGE = "aggregator.sqlite"
 
 T = TypeVar("T")
 
-_TOP_KEYS = {"storage", "schedule", "output", "site", "fetch", "sources"}
-_SOURCE_KEYS = {"name", "url", "language"}
+_TOP_KEYS = {"storage", "schedule", "output", "site", "fetch", "classify", "sources"}
+_SOURCE_KEYS = {"name", "url", "language", "country"}
+_LABELS = (*COUNTRIES, REGION)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -48,6 +58,15 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely, refusing duplicate keys.
+
+    Raises:
+        yaml.YAMLError: the text is not YAML, or repeats a key.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+
+
 def load_config(path: Path | str) -> Config:
     """Read and validate a configuration file.
 
@@ -62,7 +81,7 @@ def load_config(path: Path | str) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, None, f"cannot read: {e}") from e
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         raise ConfigError(path, None, f"not valid YAML: {_yaml_problem(e)}") from e
     return parse_config(data, path)
@@ -107,7 +126,21 @@ def parse_config(data: object, path: Path) -> Config:
         ),
         interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
         sources=_sources(v, top),
+        classify=_classify(v, top.get("classify")),
     )
+
+
+def _classify(v: _Validator, raw: object) -> ClassifyConfig:
+    section = v.mapping(raw, "classify", set(_LABELS))
+    add: dict[str, tuple[str, ...]] = {}
+    exclude: dict[str, tuple[str, ...]] = {}
+    for label, value in section.items():
+        key = f"classify.{label}"
+        rules = v.mapping(value, key, {"add", "exclude"})
+        for name, target in (("add", add), ("exclude", exclude)):
+            if rules.get(name) is not None:
+                target[label] = v.string_list(rules[name], f"{key}.{name}")
+    return ClassifyConfig(add=add, exclude=exclude)
 
 
 def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
@@ -129,7 +162,8 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
         seen[url] = i
         name = v.optional(entry, f"{key}.name", v.string) or urlsplit(url).hostname or url
         language = v.optional(entry, f"{key}.language", v.language)
-        sources.append(Source(name=name, url=url, language=language))
+        country = v.optional(entry, f"{key}.country", v.country)
+        sources.append(Source(name=name, url=url, language=language, country=country))
     return tuple(sources)
 
 
@@ -187,6 +221,19 @@ class _Validator:
         if not all(part.isalnum() and len(part) <= 8 for part in text.split("-")):
             raise self.error(key, f"must be a language tag such as fr, en or ru, not {text!r}")
         return text.lower()
+
+    def country(self, value: object, key: str) -> str:
+        text = self.string(value, key).lower()
+        if text not in COUNTRIES:
+            raise self.error(key, f"must be one of {', '.join(COUNTRIES)}, not {value!r}")
+        return text
+
+    def string_list(self, value: object, key: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.error(key, f"must be a list of strings, not {_kind(value)}")
+        return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(value))
 
     def positive_int(self, value: object, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -70,7 +70,7 @@ async def refresh_async(
     classifier: Classifier | None = None,
 ) -> RunReport:
     started = time.monotonic()
-    classifier = classifier or Classifier()
+    classifier = classifier or Classifier.from_config(config.classify)
     async with Fetcher(config.fetch, client) as fetcher:
         reports = await asyncio.gather(
             *(
@@ -101,7 +101,7 @@ async def refresh_source(
             parsed = await asyncio.to_thread(parse, source.url, result, source.language)
             with store.transaction():
                 store.ensure_source(source)
-                counts = ingest(store, classifier, parsed.entries, clock())
+                counts = ingest(store, classifier, parsed.entries, clock(), source.country)
                 store.record_success(source, result.validators, clock(), parsed.feed)
             report = SourceReport(
                 source,
@@ -121,13 +121,18 @@ async def refresh_source(
 
 
 def ingest(
-    store: Store, classifier: Classifier, entries: Iterable[Entry], now: datetime
+    store: Store,
+    classifier: Classifier,
+    entries: Iterable[Entry],
+    now: datetime,
+    hint: str | None = None,
 ) -> IngestCounts:
     """Store new and changed entries of one source; skip those seen unchanged.
 
     A new entry joins the story of an item with the same canonical URL (or
-    the same fingerprint within :data:`STORY_WINDOW`), else starts one. Call
-    inside :meth:`Store.transaction`.
+    the same fingerprint within :data:`STORY_WINDOW`), else starts one.
+    ``hint`` is the source's home country, for the classifier. Call inside
+    :meth:`Store.transaction`.
     """
     new = changed = relevant = 0
     known: dict[str, dict[str, str]] = {}
@@ -137,7 +142,7 @@ def ingest(
         previous = hashes.get(entry.guid)
         if previous == digest:
             continue
-        classification = classifier.classify(entry)
+        classification = classifier.classify(entry, hint)
         if previous is None:
             canonical = canonical_url(entry.link) if entry.link else None
             print_ = fingerprint(entry)

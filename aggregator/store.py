@@ -323,14 +323,25 @@ class Store:
         )
         self._set_labels(row[0], classification)
 
+    def all_items(self) -> Iterator[StoredItem]:
+        """Every stored item, oldest first."""
+        for row in self._conn.execute(f"{_ITEM_SELECT} ORDER BY i.id").fetchall():
+            yield _stored_item(row)
+
+    def set_classification(self, item_id: int, classification: Classification) -> None:
+        """Replace the classification of a stored item (its text stays)."""
+        self._conn.execute(
+            "UPDATE items SET relevant = ?, countries = ?, regional = ?, explanation = ?"
+            " WHERE id = ?",
+            (*_classification_columns(classification), item_id),
+        )
+        self._set_labels(item_id, classification)
+
     def _set_labels(self, item_id: int, classification: Classification) -> None:
         self._conn.execute("DELETE FROM item_labels WHERE item_id = ?", (item_id,))
-        labels = list(classification.countries)
-        if classification.regional:
-            labels.append("region")
         self._conn.executemany(
             "INSERT INTO item_labels (label, item_id) VALUES (?, ?)",
-            [(label, item_id) for label in labels],
+            [(label, item_id) for label in classification.labels],
         )
 
     # --- reading for publishing and explaining ---------------------------------

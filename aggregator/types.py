@@ -7,6 +7,7 @@ Datetimes are timezone-aware UTC; a missing value is ``None``, never ``''``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -32,6 +33,9 @@ class Source:
     url: str
     #: BCP 47 language tag of the outlet (``fr``, ``en``, ``ru``), if known.
     language: str | None = None
+    #: The outlet's home country (``kg``...): breaks ties, and labels items
+    #: that name no place at all. Never given for outlets covering several.
+    country: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,16 @@ class FetchConfig:
 
 
 @dataclass(frozen=True)
+class ClassifyConfig:
+    """The ``classify:`` section: an editor's changes to the gazetteer."""
+
+    #: Label (``kz``... or ``region``) -> extra forms that count for it.
+    add: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Label -> phrases in which its forms never count (a listed form is removed).
+    exclude: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """A loaded, validated ``feeds.yaml``; paths are absolute."""
 
@@ -84,6 +98,7 @@ class Config:
     #: Minutes between refreshes for ``aggregator run``.
     interval_minutes: float
     sources: tuple[Source, ...]
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
 
 
 # --- fetch -----------------------------------------------------------------
@@ -197,6 +212,11 @@ class Classification:
     def relevant(self) -> bool:
         """False means the item is dropped: not about the region."""
         return bool(self.countries) or self.regional
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """What the item is published under: its countries, then ``region``."""
+        return self.countries + ((REGION,) if self.regional else ())
 
 
 # --- reports ---------------------------------------------------------------

@@ -15,7 +15,7 @@ from aggregator.cli import EXIT_CONFIG, EXIT_STORE, cli
 
 from .support import DATA, FeedServer, assert_valid_atom, write_config
 
-COMMANDS = ("refresh", "run", "check", "classify", "explain")
+COMMANDS = ("refresh", "run", "check", "classify", "explain", "reclassify")
 
 
 @pytest.mark.parametrize("command", [(), *((c,) for c in COMMANDS)])
@@ -32,7 +32,7 @@ def test_check_lists_the_sources(tmp_path: Path) -> None:
         tmp_path,
         [
             {"name": "Novastan", "url": "https://novastan.org/fr/feed/", "language": "fr"},
-            {"name": "24.kg", "url": "https://24.kg/rss/"},
+            {"name": "24.kg", "url": "https://24.kg/rss/", "country": "kg"},
         ],
     )
 
@@ -40,9 +40,9 @@ def test_check_lists_the_sources(tmp_path: Path) -> None:
 
     assert result.exit_code == 0
     assert f"{config}: valid" in result.output
-    assert "2 sources:" in result.output
-    assert "Novastan  fr  https://novastan.org/fr/feed/" in result.output
-    assert "24.kg     --  https://24.kg/rss/" in result.output
+    assert "2 sources" in result.output
+    assert "Novastan  fr  --  https://novastan.org/fr/feed/" in result.output
+    assert "24.kg     --  kg  https://24.kg/rss/" in result.output
 
 
 @pytest.mark.parametrize("command", ["refresh", "check", "run"])
@@ -86,6 +86,38 @@ def test_classify_prints_the_decision_and_its_reasons() -> None:
     assert "published: Kazakhstan, Kyrgyzstan" in result.output
     assert "'Казахстане'" in result.output
     assert "title" in result.output
+
+
+def test_classify_with_a_source_country_and_editor_rules(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [], classify={"kg": {"add": ["Kok-Jar"]}})
+    runner = CliRunner()
+
+    hinted = runner.invoke(cli, ["classify", "--country", "kg", "Курс доллара на 12 мая"])
+    tuned = runner.invoke(cli, ["classify", "--config", str(config), "Protest in Kok-Jar"])
+
+    assert hinted.output.startswith("published: Kyrgyzstan")
+    assert "source country" in hinted.output
+    assert tuned.output.startswith("published: Kyrgyzstan")
+    assert "editor" in tuned.output
+
+
+def test_reclassify_applies_new_rules_to_stored_items(server: FeedServer, tmp_path: Path) -> None:
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["refresh", "--config", str(config)]).exit_code == 0
+    tbilisi = "Géorgie : manifestations massives à Tbilissi"
+    assert tbilisi not in (tmp_path / "output" / "central-asia.xml").read_text(encoding="utf-8")
+
+    config = write_config(
+        tmp_path, [{"name": "Courrier", "url": url}], classify={"kg": {"add": ["Tbilissi"]}}
+    )
+    result = runner.invoke(cli, ["reclassify", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("5 items classified again, 1 changed;")
+    kyrgyzstan = (tmp_path / "output" / "kyrgyzstan.xml").read_text(encoding="utf-8")
+    assert tbilisi in kyrgyzstan
 
 
 def test_classify_says_when_an_item_is_dropped() -> None:

@@ -40,6 +40,30 @@ sources:
     assert config.interval_minutes == 30
 
 
+def test_classify_rules_and_source_country(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+classify:
+  kg:
+    add: [Ala-Archa, Ала-Арча]
+  kz:
+    exclude: Astana Motors
+  region:
+    add: [Silk Road]
+sources:
+  - url: https://24.kg/rss/
+    country: KG
+""",
+    )
+
+    config = load_config(path)
+
+    assert config.classify.add == {"kg": ("Ala-Archa", "Ала-Арча"), "region": ("Silk Road",)}
+    assert config.classify.exclude == {"kz": ("Astana Motors",)}
+    assert config.sources[0].country == "kg"
+
+
 def test_defaults_and_every_optional_section(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -90,6 +114,12 @@ sources:
          "positive"),
         ("sources:\n  - {url: 'https://a.example/', language: 'français!'}\n",
          "sources[0].language", "language tag"),
+        ("sources:\n  - {url: 'https://a.example/', country: mn}\n",
+         "sources[0].country", "must be one of kz, kg, tj, tm, uz"),
+        ("classify: {af: {add: [Kabul]}}\nsources: []\n", "classify.af", "unknown key"),
+        ("classify: {kz: {remove: [x]}}\nsources: []\n", "classify.kz.remove", "unknown key"),
+        ("classify: {kz: {add: [ok, 3]}}\nsources: []\n", "classify.kz.add[1]", "non-empty string"),
+        ("classify: {kz: {add: {a: b}}}\nsources: []\n", "classify.kz.add", "list of strings"),
     ],
 )  # fmt: skip
 def test_invalid_values_name_file_key_and_problem(

@@ -1,17 +1,30 @@
 """Decide which Central Asian countries an item is about, and record why (pure).
 
-A closed, hand-checked gazetteer (``gazetteer/*.yaml``, one file per country
-plus ``region``) lists surface forms by kind and language. Each field of the
-item is folded once (see :mod:`.text`), all forms are found in one pass of
-one regular expression (longest form first, whole words only), matches inside
-a suppress phrase ("East Turkestan", "Iraqi Turkmen") are discarded, and each
-remaining match scores ``KIND_POINTS[kind] * FIELD_WEIGHT[field]``.
+A closed, hand-checked gazetteer (``gazetteer/*.yaml``: one file per country,
+``region.yaml`` for Central Asia as a whole, ``foreign.yaml`` for the rest of
+the world) lists surface forms by kind and language. Each field of an item is
+folded once and cut into tokens (:mod:`.text`); forms are looked up as whole
+token sequences, longest first, so "Ош" never matches inside "ошибка" and
+"Kazakh" never inside "Kazakhstan". A match inside a suppress phrase of its
+label ("Iraqi Turkmen", "East Turkestan", an editor's exclusion) is ignored;
+short or common forms match only with their exact capitalisation.
 
-A country is kept when its score reaches ``THRESHOLD`` and ``RELATIVE`` times
-the strongest country's score. An item is regional when region terms reach
-the threshold or when it is about three or more of the five countries. An
-item with no country and not regional is dropped. The classifier does no I/O
-once built and never looks at the item's source.
+Each match scores ``KIND_POINTS[kind] * FIELD_WEIGHT[field]``. The title says
+what an item is *about*; the summary may only *mention* a place. So when the
+title names a foreign place and no Central Asian one, the item's other
+Central Asian matches count half; and when the title names a foreign place at
+least as strongly as Central Asian ones, its demonyms, towns, provinces and
+landmarks count half (Kazakh eagle hunters in Mongolia, Talas in Turkey).
+A country is kept when its score reaches ``THRESHOLD`` and ``RELATIVE``
+times the strongest country's; the strongest is the primary (ties go to the
+source's hint, then to the country named first). An item is regional when
+region terms reach the threshold or when it is about three or more of the
+five countries; about none, it is dropped.
+
+A source's ``country:`` hint (its home country) assigns that country only to
+an item with no evidence at all, Central Asian or foreign: a Kyrgyz outlet's
+"Exchange rates for 12 May" is Kyrgyz, its "Earthquake in Japan" is dropped.
+The classifier does no I/O once built.
 """
 
 from __future__ import annotations
@@ -25,27 +38,41 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from ..config import load_yaml
+from ..types import COUNTRIES, REGION, Classification, ClassifyConfig, Entry, Match
+from .text import fold, term_tokens
 
-from ..types import COUNTRIES, REGION, Classification, Entry, Match
-from .text import Folded, fold, fold_term
+#: The label of evidence that an item is about somewhere else.
+FOREIGN = "foreign"
 
 #: Points per match, by kind of term.
 KIND_POINTS: Mapping[str, float] = {
     "country": 3.0,
     "region": 3.0,
-    "capital": 2.0,
+    "editor": 3.0,
+    "capital": 2.5,
+    "leader": 2.5,
     "demonym": 2.0,
+    "city": 2.0,
+    "province": 2.0,
+    "landmark": 2.0,
+    "institution": 2.0,
+    "company": 1.5,
+    "currency": 1.5,
 }
-#: Multiplier per field: the title says what the item is about; the summary
-#: and categories may only mention a place in passing.
+#: Multiplier per field: the title says what the item is about.
 FIELD_WEIGHT: Mapping[str, float] = {"title": 2.0, "summary": 1.0, "categories": 1.0}
 #: Least score for a country (or the region) to be kept.
 THRESHOLD = 3.0
 #: Least fraction of the strongest country's score for another country to be kept.
-RELATIVE = 0.3
+RELATIVE = 0.5
 #: An item about this many countries or more is also regional.
 REGIONAL_COUNTRIES = 3
+#: Weight of Central Asian matches outside a title that names only a foreign
+#: place, and of weak kinds in a title that names a foreign place as strongly.
+PASSING_MENTION = 0.5
+#: Kinds whose words also name minorities or namesakes abroad.
+WEAK_KINDS = frozenset({"demonym", "city", "province", "landmark"})
 
 #: English display names of the labels.
 LABELS: Mapping[str, str] = {
@@ -56,6 +83,8 @@ LABELS: Mapping[str, str] = {
     "uz": "Uzbekistan",
     REGION: "Central Asia",
 }
+#: Gazetteer files, one per label.
+GAZETTEER_LABELS = (*COUNTRIES, REGION, FOREIGN)
 
 
 @dataclass(frozen=True)
@@ -66,64 +95,74 @@ class Term:
     kind: str
     language: str
     form: str
+    #: Match only with this exact capitalisation (Osh, Ош).
+    case_sensitive: bool = False
+
+
+Key = tuple[str, ...]
 
 
 class Gazetteer:
-    """Compiled gazetteer: terms, suppress phrases, case-sensitive forms."""
+    """Terms indexed by their folded tokens, with per-label suppress phrases."""
 
-    def __init__(
-        self,
-        terms: Iterable[Term],
-        suppress: Iterable[str] = (),
-        case_sensitive: Iterable[str] = (),
-    ) -> None:
-        exact = set(case_sensitive)
-        self.terms: dict[str, Term] = {}
-        self.exact_terms: dict[str, Term] = {}
+    def __init__(self, terms: Iterable[Term], suppress: Iterable[tuple[str, str]] = ()) -> None:
+        self._terms: dict[Key, list[Term]] = defaultdict(list)
         for term in terms:
-            if term.form in exact:
-                self.exact_terms.setdefault(term.form, term)
-            else:
-                self.terms.setdefault(fold_term(term.form), term)
-        self._pattern = _alternation(self.terms)
-        self._exact_pattern = _alternation(self.exact_terms)
-        self._suppress = _alternation({fold_term(s): s for s in suppress})
+            key = term_tokens(term.form)
+            if key and term not in self._terms[key]:
+                self._terms[key].append(term)
+        self._suppress: dict[Key, set[str]] = defaultdict(set)
+        for label, phrase in suppress:
+            if key := term_tokens(phrase):
+                self._suppress[key].add(label)
+        lengths = [len(k) for k in (*self._terms, *self._suppress)]
+        self._longest = max(lengths, default=1)
+
+    def __len__(self) -> int:
+        return sum(len(terms) for terms in self._terms.values())
 
     def find(self, text: str) -> Iterator[tuple[Term, str]]:
-        """Yield each gazetteer term in ``text`` with the text it matched."""
+        """Yield each term found in ``text``, left to right, with the text it matched."""
         folded = fold(text)
-        blocked = [m.span() for m in _finditer(self._suppress, folded.text)]
+        spans = [(m.start(), m.end()) for m in _TOKEN.finditer(folded.text)]
+        words = [folded.text[a:b] for a, b in spans]
+        blocked = self._blocked(words)
+        i = 0
+        while i < len(words):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                original = folded.span(spans[i][0], spans[i + size - 1][1])
+                term = self._pick(tuple(words[i : i + size]), original, blocked, i, size)
+                if term is not None:
+                    yield term, original
+                    i += size
+                    break
+            else:
+                i += 1
 
-        def free(start: int, end: int) -> bool:
-            return not any(s < end and start < e for s, e in blocked)
+    def _blocked(self, words: list[str]) -> list[set[str]]:
+        """For each token, the labels a suppress phrase covering it blocks."""
+        blocked: list[set[str]] = [set() for _ in words]
+        for i in range(len(words)):
+            for size in range(min(self._longest, len(words) - i), 0, -1):
+                labels = self._suppress.get(tuple(words[i : i + size]))
+                if labels:
+                    for j in range(i, i + size):
+                        blocked[j] |= labels
+        return blocked
 
-        for m in _finditer(self._pattern, folded.text):
-            if free(*m.span()):
-                yield self.terms[m.group()], folded.span(*m.span())
-        if self._exact_pattern is not None:
-            # Case-sensitive forms (Mary, Osh): matched on the unfolded text.
-            plain = Folded(folded.original, tuple(range(len(folded.original))), folded.original)
-            for m in _finditer(self._exact_pattern, plain.text):
-                if free(*_folded_span(folded, *m.span())):
-                    yield self.exact_terms[m.group()], m.group()
-
-
-def _folded_span(folded: Folded, start: int, end: int) -> tuple[int, int]:
-    """Map an original-text span to the folded text's span (for suppress checks)."""
-    indexes = [i for i, o in enumerate(folded.origin) if start <= o < end]
-    return (indexes[0], indexes[-1] + 1) if indexes else (0, 0)
-
-
-def _alternation(forms: Iterable[str]) -> re.Pattern[str] | None:
-    ordered = sorted(set(forms), key=lambda f: (-len(f), f))
-    if not ordered:
+    def _pick(
+        self, key: Key, original: str, blocked: list[set[str]], start: int, size: int
+    ) -> Term | None:
+        for term in self._terms.get(key, ()):
+            if any(term.label in blocked[j] for j in range(start, start + size)):
+                continue
+            if term.case_sensitive and term_tokens(original, True) != term_tokens(term.form, True):
+                continue
+            return term
         return None
-    body = "|".join(re.escape(f) for f in ordered)
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
 
 
-def _finditer(pattern: re.Pattern[str] | None, text: str) -> Iterator[re.Match[str]]:
-    return pattern.finditer(text) if pattern is not None else iter(())
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class Classifier:
@@ -132,51 +171,84 @@ class Classifier:
     def __init__(self, gazetteer: Gazetteer | None = None) -> None:
         self.gazetteer = gazetteer or default_gazetteer()
 
-    def classify(self, entry: Entry) -> Classification:
-        """Classify an entry by its title, summary and categories."""
+    @classmethod
+    def from_config(cls, config: ClassifyConfig) -> Classifier:
+        """The bundled gazetteer with an editor's additions and exclusions."""
+        if not config.add and not config.exclude:
+            return cls()
+        return cls(build_gazetteer(config))
+
+    def classify(self, entry: Entry, hint: str | None = None) -> Classification:
+        """Classify an entry by its title, summary and categories.
+
+        ``hint`` is the source's home country, if the editor gave one.
+        """
         fields = {
             "title": entry.title,
             "summary": _strip_tags(entry.summary or ""),
             "categories": " ; ".join(entry.categories),
         }
-        return self.classify_fields(fields)
+        return self.classify_fields(fields, hint)
 
-    def classify_text(self, text: str) -> Classification:
+    def classify_text(self, text: str, hint: str | None = None) -> Classification:
         """Classify a bare piece of text, as if it were a title."""
-        return self.classify_fields({"title": text})
+        return self.classify_fields({"title": text}, hint)
 
-    def classify_fields(self, fields: Mapping[str, str]) -> Classification:
-        matches: list[Match] = []
-        scores: defaultdict[str, float] = defaultdict(float)
-        for field, text in fields.items():
-            weight = FIELD_WEIGHT[field]
-            for term, matched in self.gazetteer.find(text):
-                points = KIND_POINTS.get(term.kind, 1.0) * weight
-                scores[term.label] += points
-                matches.append(Match(term.label, term.form, matched, field, term.kind, points))
-        return decide(dict(scores), tuple(matches))
+    def classify_fields(self, fields: Mapping[str, str], hint: str | None = None) -> Classification:
+        found = [
+            (field, term, text)
+            for field, value in fields.items()
+            for term, text in self.gazetteer.find(value)
+        ]
+        title_foreign = title_local = 0.0
+        for field, term, _ in found:
+            if field == "title":
+                points = KIND_POINTS.get(term.kind, 1.0)
+                if term.label == FOREIGN:
+                    title_foreign += points
+                else:
+                    title_local += points
+        # The title is about somewhere else: Central Asia is mentioned in passing.
+        passing = title_foreign > 0 and title_local == 0
+        # The title names a foreign place at least as strongly: a people or a
+        # town name may be a minority or a namesake there (Kazakhs in Mongolia,
+        # Talas in Turkey).
+        homonym = title_foreign > 0 and title_foreign >= title_local
+        matches = []
+        for field, term, text in found:
+            points = KIND_POINTS.get(term.kind, 1.0) * FIELD_WEIGHT[field]
+            if term.label != FOREIGN:
+                if passing and field != "title":
+                    points *= PASSING_MENTION
+                if homonym and term.kind in WEAK_KINDS:
+                    points *= PASSING_MENTION
+            matches.append(Match(term.label, term.form, text, field, term.kind, points))
+        return decide(tuple(matches), hint)
 
 
-def decide(scores: Mapping[str, float], matches: tuple[Match, ...]) -> Classification:
-    """Turn label scores into countries and the regional flag.
-
-    Countries are ordered strongest first; equal scores go to the country
-    named first (title before summary, left to right).
-    """
+def decide(matches: tuple[Match, ...], hint: str | None = None) -> Classification:
+    """Turn scored matches (and a source hint) into countries and the regional flag."""
+    scores: defaultdict[str, float] = defaultdict(float)
     first: dict[str, int] = {}
     for n, m in enumerate(matches):
+        scores[m.label] += m.points
         first.setdefault(m.label, n)
-    country_scores = {c: scores[c] for c in COUNTRIES if scores.get(c, 0.0) > 0}
-    best = max(country_scores.values(), default=0.0)
+    if hint in COUNTRIES and not matches:
+        hinted = Match(hint, "source country", "", "source", "hint", THRESHOLD)
+        matches = (hinted,)
+        scores[hint] = THRESHOLD
+        first[hint] = 0
+    best = max((scores[c] for c in COUNTRIES), default=0.0)
+    kept = [c for c in COUNTRIES if scores[c] >= THRESHOLD and scores[c] >= RELATIVE * best]
     countries = tuple(
-        sorted(
-            (c for c, s in country_scores.items() if s >= THRESHOLD and s >= RELATIVE * best),
-            key=lambda c: (-country_scores[c], first.get(c, len(matches))),
-        )
+        sorted(kept, key=lambda c: (-scores[c], c != hint, first.get(c, len(matches))))
     )
-    regional = scores.get(REGION, 0.0) >= THRESHOLD or len(countries) >= REGIONAL_COUNTRIES
+    regional = scores[REGION] >= THRESHOLD or len(countries) >= REGIONAL_COUNTRIES
     return Classification(
-        countries=countries, regional=regional, scores=dict(scores), matches=matches
+        countries=countries,
+        regional=regional,
+        scores={k: v for k, v in scores.items() if v},
+        matches=matches,
     )
 
 
@@ -189,21 +261,52 @@ def _strip_tags(markup: str) -> str:
 
 @cache
 def default_gazetteer() -> Gazetteer:
-    """The bundled gazetteer, loaded and compiled once per process."""
-    terms: list[Term] = []
-    suppress: list[str] = []
-    exact: list[str] = []
+    """The bundled gazetteer, loaded and indexed once per process."""
+    return build_gazetteer(ClassifyConfig())
+
+
+def build_gazetteer(config: ClassifyConfig) -> Gazetteer:
+    """The bundled gazetteer plus an editor's terms; excluded forms are removed
+    and become suppress phrases for their label."""
+    # The editor's terms come first: they win over a bundled form with the same words.
+    terms = [
+        Term(label, "editor", "", form) for label, forms in config.add.items() for form in forms
+    ]
+    suppress: list[tuple[str, str]] = []
+    for label, data in _bundled().items():
+        exact = set(data.get("case_sensitive") or ())
+        terms.extend(_terms(label, data, exact))
+        suppress.extend((label, phrase) for phrase in data.get("suppress") or ())
+    for label, phrases in config.exclude.items():
+        excluded = {term_tokens(p) for p in phrases}
+        terms = [t for t in terms if t.label != label or term_tokens(t.form) not in excluded]
+        suppress.extend((label, phrase) for phrase in phrases)
+    return Gazetteer(terms, suppress)
+
+
+@cache
+def _bundled() -> dict[str, dict[str, Any]]:
     folder = resources.files(__package__).joinpath("gazetteer")
-    for label in (*COUNTRIES, REGION):
-        data = yaml.safe_load(folder.joinpath(f"{label}.yaml").read_text(encoding="utf-8"))
-        terms.extend(_terms(label, data))
-        suppress.extend(data.get("suppress") or ())
-        exact.extend(data.get("case_sensitive") or ())
-    return Gazetteer(terms, suppress, exact)
+    return {
+        label: load_yaml(folder.joinpath(f"{label}.yaml").read_text(encoding="utf-8"))
+        for label in GAZETTEER_LABELS
+    }
 
 
-def _terms(label: str, data: Mapping[str, Any]) -> Iterator[Term]:
+def _terms(label: str, data: Mapping[str, Any], exact: set[str]) -> Iterator[Term]:
     for kind, by_language in (data.get("terms") or {}).items():
         for language, forms in (by_language or {}).items():
             for form in forms or ():
-                yield Term(label, kind, language, str(form))
+                yield Term(label, kind, language, str(form), str(form) in exact)
+
+
+__all__ = [
+    "FOREIGN",
+    "LABELS",
+    "Classifier",
+    "Gazetteer",
+    "Term",
+    "build_gazetteer",
+    "decide",
+    "default_gazetteer",
+]
