@@ -24,7 +24,7 @@ from .classify import LABELS, Classifier
 from .config import load_config
 from .errors import ConfigError, StoreError
 from .pipeline import refresh as run_refresh
-from .publish import publish
+from .publish import publish, source_priorities, story_of
 from .store import Store, StoredItem, open_store
 from .types import COUNTRIES, Classification, Config, Entry, RunReport, Status
 
@@ -215,7 +215,7 @@ def explain(config_path: Path, url: str) -> None:
         if not items:
             raise click.ClickException(f"no stored item has the link or id {url}")
         for item in items:
-            _print_item(store, item)
+            _print_item(store, item, source_priorities(config))
 
 
 # --- helpers -----------------------------------------------------------------
@@ -312,7 +312,7 @@ def _print_matches(matches: list[dict[str, Any]], indent: str) -> None:
         )
 
 
-def _print_item(store: Store, item: StoredItem) -> None:
+def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> None:
     click.echo(f"{item.title}")
     click.echo(f"  source:  {item.source_name} <{item.source_url}>")
     click.echo(f"  link:    {item.link}")
@@ -331,10 +331,28 @@ def _print_item(store: Store, item: StoredItem) -> None:
     if isinstance(scores, dict) and scores:
         click.echo("  scores:  " + ", ".join(f"{k}={v:g}" for k, v in sorted(scores.items())))
     members = store.items_of_stories([item.story_id])
-    click.echo(f"  story:   {item.story_uid} ({len(members)} published item(s))")
-    for member in sorted(members, key=lambda i: (i.date, i.id)):
+    if not members:
+        click.echo(f"  story:   {item.story_uid} (not published)")
+        return
+    story = story_of(members, priorities)
+    click.echo(f"  story:   {item.story_uid}, {len(members)} report(s), represented by:")
+    by_id = {m.id: m for m in members}
+    for member in story.items:
         mark = "*" if member.id == item.id else " "
-        click.echo(f"   {mark} {member.source_name}: {member.title} <{member.link}>")
+        how = _how_joined(member, by_id)
+        click.echo(f"   {mark} {member.source_name}: {member.title} <{member.link}>{how}")
+
+
+def _how_joined(item: StoredItem, by_id: dict[int, StoredItem]) -> str:
+    if item.joined_by is None:
+        return "  [first report]"
+    other = by_id.get(item.joined_item or 0)
+    to = f" of {other.source_name}'s" if other else ""
+    if item.joined_by == "similar":
+        return f"  [similar to the item{to}: {item.similarity:.2f}]"
+    if item.joined_by == "url":
+        return f"  [same article URL as the item{to}]"
+    return f"  [same text as the item{to}]"
 
 
 def main() -> None:

@@ -31,8 +31,10 @@ DEFAULT_STORAGE = "aggregator.sqlite"
 
 T = TypeVar("T")
 
-_TOP_KEYS = {"storage", "schedule", "output", "site", "fetch", "classify", "sources"}
-_SOURCE_KEYS = {"name", "url", "language", "country"}
+_TOP_KEYS = {
+    "storage", "retention_days", "schedule", "output", "site", "fetch", "classify", "sources"
+}  # fmt: skip
+_SOURCE_KEYS = {"name", "url", "language", "country", "priority"}
 _LABELS = (*COUNTRIES, REGION)
 
 
@@ -127,6 +129,7 @@ def parse_config(data: object, path: Path) -> Config:
         interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
         sources=_sources(v, top),
         classify=_classify(v, top.get("classify")),
+        retention_days=v.get(top, "retention_days", v.positive_number, 30.0),
     )
 
 
@@ -163,7 +166,8 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
         name = v.optional(entry, f"{key}.name", v.string) or urlsplit(url).hostname or url
         language = v.optional(entry, f"{key}.language", v.language)
         country = v.optional(entry, f"{key}.country", v.country)
-        sources.append(Source(name=name, url=url, language=language, country=country))
+        priority = v.get(entry, f"{key}.priority", v.integer, 0)
+        sources.append(Source(name, url, language, country, priority))
     return tuple(sources)
 
 
@@ -234,6 +238,11 @@ class _Validator:
         if not isinstance(value, list):
             raise self.error(key, f"must be a list of strings, not {_kind(value)}")
         return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(value))
+
+    def integer(self, value: object, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be an integer, not {value!r}")
+        return value
 
     def positive_int(self, value: object, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

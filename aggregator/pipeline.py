@@ -19,19 +19,23 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from . import cluster
 from .classify import Classifier
 from .dedupe import canonical_url, content_hash, fingerprint, story_uid
 from .errors import SourceError
 from .fetch import Fetcher
 from .parse import parse
 from .publish import publish
-from .store import Store
-from .types import Config, Entry, RunReport, Source, SourceReport, Status
+from .store import ClusterRow, Placement, Store
+from .types import Classification, Config, Entry, RunReport, Source, SourceReport, Status
 
 log = logging.getLogger(__name__)
 
 #: Items with the same fingerprint are one story only if seen this close together.
 STORY_WINDOW = timedelta(hours=72)
+#: Ids of pruned items are remembered this many retention periods, so a feed
+#: that still lists them does not bring them back.
+RETENTION_MEMORY = 4
 
 Clock = Callable[[], datetime]
 
@@ -71,12 +75,16 @@ async def refresh_async(
 ) -> RunReport:
     started = time.monotonic()
     classifier = classifier or Classifier.from_config(config.classify)
+    retention = timedelta(days=config.retention_days)
+    now = clock()
+    with store.transaction():
+        pruned = store.prune(now - retention, now, now - RETENTION_MEMORY * retention)
+    if pruned:
+        log.info("pruned %d items older than %g days", pruned, config.retention_days)
+    ingester = Ingester(store, classifier, retention)
     async with Fetcher(config.fetch, client) as fetcher:
         reports = await asyncio.gather(
-            *(
-                refresh_source(source, fetcher, store, classifier, clock)
-                for source in config.sources
-            )
+            *(refresh_source(source, fetcher, store, ingester, clock) for source in config.sources)
         )
     published = publish(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
@@ -86,7 +94,7 @@ async def refresh_source(
     source: Source,
     fetcher: Fetcher,
     store: Store,
-    classifier: Classifier,
+    ingester: Ingester,
     clock: Clock,
 ) -> SourceReport:
     """Fetch, parse and store one source; its own failures become the report."""
@@ -101,7 +109,7 @@ async def refresh_source(
             parsed = await asyncio.to_thread(parse, source.url, result, source.language)
             with store.transaction():
                 store.ensure_source(source)
-                counts = ingest(store, classifier, parsed.entries, clock(), source.country)
+                counts = ingester.ingest(source.url, parsed.entries, clock(), source.country)
                 store.record_success(source, result.validators, clock(), parsed.feed)
             report = SourceReport(
                 source,
@@ -120,51 +128,107 @@ async def refresh_source(
     return report
 
 
-def ingest(
-    store: Store,
-    classifier: Classifier,
-    entries: Iterable[Entry],
-    now: datetime,
-    hint: str | None = None,
-) -> IngestCounts:
-    """Store new and changed entries of one source; skip those seen unchanged.
+class Ingester:
+    """Decides what each parsed entry is, and stores it: new (in which story),
+    changed, already seen, or too old.
 
-    A new entry joins the story of an item with the same canonical URL (or
-    the same fingerprint within :data:`STORY_WINDOW`), else starts one.
-    ``hint`` is the source's home country, for the classifier. Call inside
-    :meth:`Store.transaction`.
+    A new entry joins the story of an item with the same canonical URL, or the
+    same fingerprint within :data:`STORY_WINDOW`, or, failing both, of the most
+    similar recent item from another source (:mod:`.cluster`); else it starts
+    a story. Entries older than the retention period, or pruned before, are
+    not stored again. Call :meth:`ingest` inside :meth:`Store.transaction`.
     """
-    new = changed = relevant = 0
-    known: dict[str, dict[str, str]] = {}
-    for entry in entries:
-        hashes = known.setdefault(entry.source_url, store.content_hashes(entry.source_url))
-        digest = content_hash(entry)
-        previous = hashes.get(entry.guid)
-        if previous == digest:
-            continue
-        classification = classifier.classify(entry, hint)
-        if previous is None:
-            canonical = canonical_url(entry.link) if entry.link else None
-            print_ = fingerprint(entry)
-            story = store.find_story(canonical, print_, now - STORY_WINDOW)
-            if story is None:
-                story = store.new_story(story_uid(entry), now)
-            store.insert_item(
-                entry,
-                story_id=story,
-                canonical_url=canonical,
-                fingerprint=print_,
-                content_hash=digest,
-                classification=classification,
-                now=now,
-            )
-            new += 1
-            relevant += classification.relevant
-        else:
-            store.update_item(entry, content_hash=digest, classification=classification, now=now)
-            changed += 1
-        hashes[entry.guid] = digest
-    return IngestCounts(new=new, changed=changed, relevant=relevant)
+
+    def __init__(self, store: Store, classifier: Classifier, retention: timedelta) -> None:
+        self.store = store
+        self.classifier = classifier
+        self.retention = retention
+        self._index: cluster.StoryIndex | None = None
+
+    def index(self, now: datetime) -> cluster.StoryIndex:
+        """The story index of recent items, loaded from the store on first use."""
+        if self._index is None:
+            self._index = cluster.StoryIndex()
+            for row in self.store.cluster_rows(now - cluster.WINDOW):
+                self._index.add(_doc_from_row(row))
+        return self._index
+
+    def ingest(
+        self, source_url: str, entries: Iterable[Entry], now: datetime, hint: str | None = None
+    ) -> IngestCounts:
+        """Store the new and changed entries of one source.
+
+        ``hint`` is the source's home country, for the classifier.
+        """
+        new = changed = relevant = 0
+        hashes = self.store.content_hashes(source_url)
+        oldest = now - self.retention
+        for entry in entries:
+            digest = content_hash(entry)
+            previous = hashes.get(entry.guid)
+            if previous == digest:
+                continue
+            if previous is None and (
+                (entry.published is not None and entry.published < oldest)
+                or self.store.is_pruned(source_url, entry.guid)
+            ):
+                continue
+            classification = self.classifier.classify(entry, hint)
+            if previous is None:
+                self._insert(entry, digest, classification, now)
+                new += 1
+                relevant += classification.relevant
+            else:
+                self.store.update_item(
+                    entry, content_hash=digest, classification=classification, now=now
+                )
+                changed += 1
+            hashes[entry.guid] = digest
+        return IngestCounts(new=new, changed=changed, relevant=relevant)
+
+    def _insert(
+        self, entry: Entry, digest: str, classification: Classification, now: datetime
+    ) -> None:
+        canonical = canonical_url(entry.link) if entry.link else None
+        print_ = fingerprint(entry)
+        date = min(entry.published, now) if entry.published else now
+        signature = cluster.signature(entry.title, entry.summary, title_places(classification))
+        doc = cluster.Doc(0, 0, entry.source_url, date, signature)
+        index = self.index(now)
+        placement = self.store.find_story(canonical, print_, now - STORY_WINDOW)
+        if placement is None and (hit := index.find(doc)) is not None:
+            placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
+        if placement is None:
+            placement = Placement(self.store.new_story(story_uid(entry), now))
+        item_id = self.store.insert_item(
+            entry,
+            placement=placement,
+            canonical_url=canonical,
+            fingerprint=print_,
+            content_hash=digest,
+            signature=signature.dumps(),
+            classification=classification,
+            now=now,
+        )
+        index.add(replace(doc, item_id=item_id, story_id=placement.story_id))
+
+
+#: Kinds of gazetteer terms that name a place below country level.
+PLACE_KINDS = frozenset({"city", "province", "capital"})
+
+
+def title_places(classification: Classification) -> list[str]:
+    """The towns, provinces and capitals an item's title names, Central Asian
+    or foreign, as written (for :func:`cluster.signature`)."""
+    return [m.text for m in classification.matches if m.field == "title" and m.kind in PLACE_KINDS]
+
+
+def _doc_from_row(row: ClusterRow) -> cluster.Doc:
+    if row.signature is None:  # stored before clustering existed
+        signature = cluster.signature(row.title, row.summary)
+    else:
+        signature = cluster.Signature.loads(row.signature)
+    return cluster.Doc(row.item_id, row.story_id, row.source_url, row.date, signature)
 
 
 def _log(report: SourceReport) -> None:

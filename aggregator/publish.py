@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -106,20 +106,26 @@ class Story:
         return max(item.changed for item in self.items)
 
 
-def stories(store: Store, output: Output, limit: int) -> list[Story]:
-    """The newest stories of an output, newest first."""
+def stories(
+    store: Store, output: Output, limit: int, priorities: Mapping[str, int] | None = None
+) -> list[Story]:
+    """The newest stories of an output, newest first.
+
+    ``priorities`` maps source URLs to their ``priority:``; the highest
+    represents a story, then the earliest report.
+    """
     ids = store.story_ids(output.labels, limit)
     by_story: dict[int, list[StoredItem]] = {sid: [] for sid in ids}
     for item in store.items_of_stories(ids):
         by_story[item.story_id].append(item)
-    result = []
-    for members in by_story.values():
-        if not members:
-            continue
-        # The earliest report represents the story; ties go to the first stored.
-        members.sort(key=lambda i: (i.date, i.id))
-        result.append(Story(members[0].story_uid, members[0], tuple(members[1:])))
-    return result
+    return [story_of(members, priorities or {}) for members in by_story.values() if members]
+
+
+def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> Story:
+    """The story told by ``members``, represented by the highest-priority
+    source's item, then the earliest, then the first stored."""
+    ordered = sorted(members, key=lambda i: (-priorities.get(i.source_url, 0), i.date, i.id))
+    return Story(ordered[0].story_uid, ordered[0], tuple(ordered[1:]))
 
 
 def publish(store: Store, config: Config) -> PublishReport:
@@ -130,8 +136,9 @@ def publish(store: Store, config: Config) -> PublishReport:
     written: list[Path] = []
     unchanged: list[Path] = []
     listing: list[tuple[Output, list[Story]]] = []
+    priorities = source_priorities(config)
     for output in default_outputs(config):
-        chosen = stories(store, output, config.output.max_entries)
+        chosen = stories(store, output, config.output.max_entries, priorities)
         listing.append((output, chosen))
         path = out_dir / f"{output.slug}.xml"
         data = atom_feed(output, chosen, config)
@@ -140,6 +147,10 @@ def publish(store: Store, config: Config) -> PublishReport:
     index = out_dir / "index.html"
     (written if write_atomic(index, index_html(listing, config)) else unchanged).append(index)
     return PublishReport(written=tuple(written), unchanged=tuple(unchanged))
+
+
+def source_priorities(config: Config) -> dict[str, int]:
+    return {source.url: source.priority for source in config.sources}
 
 
 def feed_url(config: Config, slug: str) -> str | None:

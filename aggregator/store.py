@@ -80,8 +80,51 @@ CREATE TABLE item_labels (           -- one row per country code or 'region' of 
 ) WITHOUT ROWID;
 """
 
+#: Version 2: story clustering and retention.
+CLUSTERING = """
+ALTER TABLE items ADD COLUMN signature TEXT;      -- cluster.Signature as JSON
+ALTER TABLE items ADD COLUMN joined_by TEXT;      -- how it joined its story: url, fingerprint,
+                                                  -- similar; NULL when it started the story
+ALTER TABLE items ADD COLUMN joined_item INTEGER; -- the item it was found to repeat
+ALTER TABLE items ADD COLUMN similarity REAL;     -- with joined_item, when joined_by = similar
+CREATE INDEX items_date ON items (date);
+
+CREATE TABLE pruned (                 -- items removed by retention, so they never come back
+    source_url TEXT NOT NULL,
+    guid TEXT NOT NULL,
+    pruned TEXT NOT NULL,             -- when
+    PRIMARY KEY (source_url, guid)
+) WITHOUT ROWID;
+"""
+
 #: Migrations: index i upgrades user_version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA,)
+MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The story a new item joins, and why."""
+
+    story_id: int
+    #: ``url``, ``fingerprint`` or ``similar``; None when the item starts the story.
+    joined_by: str | None = None
+    #: The stored item it repeats.
+    joined_item: int | None = None
+    #: Similarity with ``joined_item``, for ``similar``.
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """What story clustering needs of a stored item."""
+
+    item_id: int
+    story_id: int
+    source_url: str
+    date: datetime
+    signature: str | None
+    title: str
+    summary: str | None
 
 
 @dataclass(frozen=True)
@@ -126,6 +169,9 @@ class StoredItem:
     countries: tuple[str, ...]
     regional: bool
     explanation: dict[str, object]
+    joined_by: str | None = None
+    joined_item: int | None = None
+    similarity: float | None = None
 
 
 class Store:
@@ -216,25 +262,58 @@ class Store:
 
     def find_story(
         self, canonical_url: str | None, fingerprint: str | None, since: datetime
-    ) -> int | None:
+    ) -> Placement | None:
         """The story of an item with the same canonical URL, or the same
         fingerprint first seen after ``since``; None if there is none."""
         if canonical_url:
             row = self._conn.execute(
-                "SELECT story_id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1",
+                "SELECT story_id, id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1",
                 (canonical_url,),
             ).fetchone()
             if row:
-                return int(row[0])
+                return Placement(row[0], "url", row[1])
         if fingerprint:
             row = self._conn.execute(
-                "SELECT story_id FROM items WHERE fingerprint = ? AND first_seen >= ?"
+                "SELECT story_id, id FROM items WHERE fingerprint = ? AND first_seen >= ?"
                 " ORDER BY id LIMIT 1",
                 (fingerprint, _iso(since)),
             ).fetchone()
             if row:
-                return int(row[0])
+                return Placement(row[0], "fingerprint", row[1])
         return None
+
+    def cluster_rows(self, since: datetime) -> Iterator[ClusterRow]:
+        """Items dated after ``since``, for the story index."""
+        rows = self._conn.execute(
+            """SELECT id, story_id, source_url, date, signature, title, summary
+               FROM items WHERE date >= ? ORDER BY id""",
+            (_iso(since),),
+        )
+        for row in rows:
+            yield ClusterRow(row[0], row[1], row[2], _required_dt(row[3]), *row[4:])
+
+    def is_pruned(self, source_url: str, guid: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM pruned WHERE source_url = ? AND guid = ?", (source_url, guid)
+        ).fetchone()
+        return row is not None
+
+    def prune(self, before: datetime, now: datetime, forget_before: datetime) -> int:
+        """Delete items dated before ``before`` (remembering their ids, so they
+        are never stored again) and stories left empty; forget the ids of
+        items pruned before ``forget_before``. Returns how many were deleted."""
+        cutoff = _iso(before)
+        self._conn.execute(
+            """INSERT OR IGNORE INTO pruned (source_url, guid, pruned)
+               SELECT source_url, guid, ? FROM items WHERE date < ?""",
+            (_iso(now), cutoff),
+        )
+        deleted = self._conn.execute("DELETE FROM items WHERE date < ?", (cutoff,)).rowcount
+        self._conn.execute(
+            "DELETE FROM stories WHERE id NOT IN (SELECT DISTINCT story_id FROM items)"
+        )
+        self._conn.execute("DELETE FROM pruned WHERE pruned < ?", (_iso(forget_before),))
+        return int(deleted)
 
     def new_story(self, uid: str, now: datetime) -> int:
         """The id of the story ``uid``, created if it does not exist yet."""
@@ -249,24 +328,28 @@ class Store:
         self,
         entry: Entry,
         *,
-        story_id: int,
+        placement: Placement,
         canonical_url: str | None,
         fingerprint: str | None,
         content_hash: str,
+        signature: str,
         classification: Classification,
         now: datetime,
-    ) -> None:
+    ) -> int:
+        """Store a new item; return its id."""
         date = min(entry.published, now) if entry.published else now
         cursor = self._conn.execute(
             """INSERT INTO items (source_url, guid, story_id, canonical_url, fingerprint,
                  content_hash, link, title, summary, author, language, categories,
                  published, updated, date, first_seen, changed,
-                 relevant, countries, regional, explanation)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                 relevant, countries, regional, explanation,
+                 signature, joined_by, joined_item, similarity)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                       ?, ?, ?, ?)""",
             (
                 entry.source_url,
                 entry.guid,
-                story_id,
+                placement.story_id,
                 canonical_url,
                 fingerprint,
                 content_hash,
@@ -282,10 +365,15 @@ class Store:
                 _iso(now),
                 _iso(now),
                 *_classification_columns(classification),
+                signature,
+                placement.joined_by,
+                placement.joined_item,
+                placement.similarity,
             ),
         )
         assert cursor.lastrowid is not None
         self._set_labels(cursor.lastrowid, classification)
+        return cursor.lastrowid
 
     def update_item(
         self,
@@ -519,6 +607,9 @@ def _stored_item(row: sqlite3.Row) -> StoredItem:
         countries=tuple(row["countries"].split()),
         regional=bool(row["regional"]),
         explanation=json.loads(row["explanation"]),
+        joined_by=row["joined_by"],
+        joined_item=row["joined_item"],
+        similarity=row["similarity"],
     )
 
 

@@ -36,6 +36,8 @@ class Source:
     #: The outlet's home country (``kg``...): breaks ties, and labels items
     #: that name no place at all. Never given for outlets covering several.
     country: str | None = None
+    #: Higher wins: the outlet whose item represents a story reported by several.
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Config:
     interval_minutes: float
     sources: tuple[Source, ...]
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    #: Items older than this many days are pruned from the store and the feeds.
+    retention_days: float = 30.0
 
 
 # --- fetch -----------------------------------------------------------------

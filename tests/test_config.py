@@ -62,6 +62,8 @@ sources:
     assert config.classify.add == {"kg": ("Ala-Archa", "Ала-Арча"), "region": ("Silk Road",)}
     assert config.classify.exclude == {"kz": ("Astana Motors",)}
     assert config.sources[0].country == "kg"
+    assert config.sources[0].priority == 0
+    assert config.retention_days == 30
 
 
 def test_defaults_and_every_optional_section(tmp_path: Path) -> None:
@@ -112,6 +114,9 @@ sources:
         ),
         ("schedule: {interval_minutes: -5}\nsources: []\n", "schedule.interval_minutes",
          "positive"),
+        ("retention_days: 0\nsources: []\n", "retention_days", "positive number"),
+        ("sources:\n  - {url: 'https://a.example/', priority: high}\n", "sources[0].priority",
+         "integer"),
         ("sources:\n  - {url: 'https://a.example/', language: 'français!'}\n",
          "sources[0].language", "language tag"),
         ("sources:\n  - {url: 'https://a.example/', country: mn}\n",

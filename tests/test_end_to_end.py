@@ -175,3 +175,18 @@ def test_paths_are_relative_to_the_config_not_the_working_directory(
     assert (farm.parent / "output" / "kazakhstan.xml").exists()
     assert (farm.parent / "aggregator.sqlite").exists()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_explain_names_the_story_its_members_and_how_they_joined(farm: Path) -> None:
+    aggregator("refresh", "--config", str(farm))
+    link = "https://agence.test.example/depeches/2026-11-23-kirghizistan-medias"
+
+    result = aggregator("explain", "--config", str(farm), link)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("  story:   urn:uuid:") and "2 report(s)" in line for line in lines)
+    first, second = [line for line in lines if line.startswith(("   *", "    "))][-2:]
+    assert "Courrier: Le Kirghizistan adopte" in first and "[first report]" in first
+    assert second.startswith("   * Agence:")  # the item explained, a copy of the first
+    assert "[same text as the item of Courrier's]" in second

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from aggregator.classify import Classifier
 from aggregator.config import parse_config
 from aggregator.errors import StoreError
-from aggregator.pipeline import ingest
+from aggregator.pipeline import Ingester
 from aggregator.publish import publish, validate_atom, write_atomic
 from aggregator.store import MIGRATIONS, Store, open_store
 from aggregator.types import Config, Entry, Source
@@ -51,11 +52,17 @@ def store(config: Config) -> Store:
     return open_store(config.storage)
 
 
+def ingester(store: Store, retention_days: float = 30) -> Ingester:
+    return Ingester(store, Classifier(), timedelta(days=retention_days))
+
+
 def add(store: Store, *items: Entry, now: datetime = NOW) -> None:
     with store.transaction():
         for source in (SOURCE_A, SOURCE_B):
             store.ensure_source(source)
-        ingest(store, Classifier(), items, now)
+        for source in (SOURCE_A, SOURCE_B):
+            mine = [i for i in items if i.source_url == source.url]
+            ingester(store).ingest(source.url, mine, now)
 
 
 def test_open_creates_the_schema_and_reopens(tmp_path: Path) -> None:
@@ -90,8 +97,9 @@ def test_seen_items_are_skipped_and_changed_ones_updated(store: Store) -> None:
     add(store, first)
 
     with store.transaction():
-        again = ingest(store, Classifier(), [first], NOW)
-        changed = ingest(store, Classifier(), [entry(SOURCE_A, 1, "Uzbekistan raises wages")], NOW)
+        again = ingester(store).ingest(SOURCE_A.url, [first], NOW)
+        edited = entry(SOURCE_A, 1, "Uzbekistan raises wages")
+        changed = ingester(store).ingest(SOURCE_A.url, [edited], NOW)
 
     assert (again.new, again.changed) == (0, 0)
     assert (changed.new, changed.changed) == (0, 1)
@@ -209,3 +217,81 @@ def test_publish_sweeps_temp_files_left_by_a_killed_run(store: Store, config: Co
 def test_validate_atom_rejects_an_invalid_document() -> None:
     with pytest.raises(ValueError, match="invalid Atom"):
         validate_atom(b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></feed>')
+
+
+def test_reworded_report_from_another_outlet_joins_the_story(store: Store, config: Config) -> None:
+    first = entry(
+        SOURCE_A,
+        1,
+        "Kyrgyzstan's Kumtor gold output rises 15%",
+        summary="<p>Kumtor Gold Company produced 17.8 tonnes of gold in nine months.</p>",
+    )
+    other = entry(
+        SOURCE_B,
+        2,
+        "State-run Kumtor reports jump in gold production",
+        summary="<p>Kyrgyzstan's largest gold mine yielded 17.8 tonnes, up 15 percent.</p>",
+        published=NOW,
+    )
+    different = entry(SOURCE_B, 3, "Kyrgyzstan: coal mine accident kills four miners in Batken")
+    add(store, first, other, different)
+
+    publish(store, config)
+
+    feed = entries(config.output.dir / "kyrgyzstan.xml")
+    assert [e["title"] for e in feed] == [first.title, different.title]
+    assert "Also reported by: <a" in str(feed[0]["content"])
+    joined = store.items_by_link(str(other.link))[0]
+    assert (joined.joined_by, joined.similarity is not None) == ("similar", True)
+
+
+def test_source_priority_chooses_the_representative(store: Store, tmp_path: Path) -> None:
+    original = entry(SOURCE_A, 1, "Tajikistan opens the Rogun dam's second turbine today")
+    copy = entry(SOURCE_B, 2, original.title, summary=original.summary, published=NOW)
+    add(store, original, copy)
+    data = {
+        "output": {"dir": "out"},
+        "sources": [
+            {"name": "Outlet A", "url": SOURCE_A.url},
+            {"name": "Outlet B", "url": SOURCE_B.url, "priority": 5},
+        ],
+    }
+    config = parse_config(data, tmp_path / "feeds.yaml")
+
+    publish(store, config)
+
+    (story,) = entries(config.output.dir / "tajikistan.xml")
+    assert story["author"] == "Outlet B"  # later, but preferred
+    assert story["link"] == copy.link
+    assert 'Also reported by: <a href="https://a.example/news/1">Outlet A</a>' in str(
+        story["content"]
+    )
+
+
+def test_retention_prunes_old_items_and_they_never_come_back(store: Store, config: Config) -> None:
+    old = entry(SOURCE_A, 1, "Kazakhstan holds a referendum on nuclear power", published=NOW)
+    add(store, old)
+    later = NOW + timedelta(days=31)
+
+    with store.transaction():
+        pruned = store.prune(later - timedelta(days=30), later, later - timedelta(days=120))
+        # The source still lists the item, now undated: it is not new.
+        again = ingester(store).ingest(SOURCE_A.url, [replace(old, published=None)], later)
+        too_old = entry(SOURCE_A, 9, "Kazakhstan: an item from last year", published=NOW)
+        skipped = ingester(store).ingest(SOURCE_A.url, [too_old], later)
+
+    assert pruned == 1
+    assert (again.new, skipped.new) == (0, 0)
+    assert store.count_items() == 0
+    publish(store, config)
+    assert entries(config.output.dir / "kazakhstan.xml") == []
+
+
+def test_pruned_ids_are_forgotten_after_a_while(store: Store) -> None:
+    old = entry(SOURCE_A, 1, "Kazakhstan holds a referendum on nuclear power", published=NOW)
+    add(store, old)
+    with store.transaction():
+        store.prune(NOW + timedelta(days=1), NOW, NOW - timedelta(days=1))
+        assert store.is_pruned(SOURCE_A.url, old.guid)
+        store.prune(NOW, NOW + timedelta(days=200), NOW + timedelta(days=100))
+        assert not store.is_pruned(SOURCE_A.url, old.guid)

@@ -1,0 +1,357 @@
+"""Near-duplicate stories across outlets (pure): features, similarity, an index.
+
+:mod:`.dedupe` catches the same article (canonical URL) and the same text
+(fingerprint). This module catches the same *story* told in other words:
+
+* **features**: the words of the title and summary, folded, stripped of
+  stopwords, transliterated from Cyrillic, reduced to a phonetic skeleton
+  (``Жапаров``, ``Japarov`` and ``Djaparov`` agree; so do ``Douchanbé`` and
+  ``Dushanbe``) and to their first five letters (a cheap stem for Russian
+  cases and French plurals); numbers are kept whole.
+* **similarity**: IDF-weighted overlap of two feature sets, the larger of
+  their Jaccard and (discounted) containment, so a copy with a truncated
+  summary still scores high.
+* **guards**, because a false merge loses news: two items whose titles carry
+  numbers with nothing in common ("rate on 12 May" and "on 13 May"), or whose
+  texts carry numbers with nothing in common, are never the same story; nor
+  are two items published further apart than the window.
+* **index**: an inverted index from feature to recent items, so each new item
+  is compared with the few that share a rare feature, not with all of them
+  (cost near-linear in the number of items).
+
+It does no I/O: the pipeline fills the index from the store.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+#: Two reports of one story are at most this far apart.
+WINDOW = timedelta(hours=72)
+#: Least similarity for two items to be one story...
+THRESHOLD = 0.33
+#: ...or this much, when they also share a telling number (16.5, 980, 12950).
+THRESHOLD_WITH_NUMBER = 0.12
+#: Above this similarity, near-identical titles are a copy, not a contrast.
+CONTRAST_EXEMPT = 0.55
+#: Weight of containment (one text inside the other) against Jaccard.
+CONTAINMENT_WEIGHT = 0.85
+#: Features shared by more than this many indexed items (or this fraction of
+#: them, if more) do not find candidates: they are too common to point anywhere.
+MAX_DF = 50
+MAX_DF_FRACTION = 0.002
+#: Candidates compared in full per new item.
+MAX_CANDIDATES = 10
+#: Stem length: the first letters of a word's skeleton.
+STEM = 5
+#: Place key length: places agree when their skeletons start alike (Chine, China).
+PLACE_KEY = 3
+
+_TAG = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+")
+_NUMBER = re.compile(
+    r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)\s*([^\W\d_]*)"
+)
+_YEAR = re.compile(r"(19|20)\d\d")
+#: Words after a number that multiply it (85 тысяч = 85 000).
+MULTIPLIERS = {
+    **dict.fromkeys("thousand thousands mille milliers тысяч тысячи тысяча тыс k".split(), 3),
+    **dict.fromkeys("million millions mln m млн миллион миллиона миллионов".split(), 6),
+    **dict.fromkeys(
+        "billion billions milliard milliards bn млрд миллиард миллиарда миллиардов".split(), 9
+    ),
+}  # fmt: skip
+#: Number words that say as much as digits ("dix morts" and "10 morts").
+NUMBER_WORDS = {
+    **dict.fromkeys("ten dix десять десяти".split(), "10"),
+    **dict.fromkeys("eleven onze одиннадцать одиннадцати".split(), "11"),
+    **dict.fromkeys("twelve douze двенадцать двенадцати".split(), "12"),
+    **dict.fromkeys("fifteen quinze пятнадцать пятнадцати".split(), "15"),
+    **dict.fromkeys("twenty vingt двадцать двадцати".split(), "20"),
+    **dict.fromkeys("thirty trente тридцать тридцати".split(), "30"),
+    **dict.fromkeys("fifty cinquante пятьдесят пятидесяти".split(), "50"),
+    **dict.fromkeys("hundred cent сто ста".split(), "100"),
+}  # fmt: skip
+#: Generic words inside place names ("région de Jamboul"): not the place itself.
+PLACE_WORDS = frozenset(
+    "region regions province oblast district city town ville région district de du la le "
+    "des d l область области областью районе район района город города городе г"
+    .split()
+)  # fmt: skip
+
+_CYRILLIC = str.maketrans(
+    {
+        "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ж": "zh", "з": "z",
+        "и": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p",
+        "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch",
+        "ш": "sh", "щ": "sh", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+        "ё": "e", "ә": "a", "ғ": "g", "қ": "k", "ң": "n", "ө": "o", "ұ": "u", "ү": "u",
+        "һ": "h", "і": "i", "ў": "o", "ҳ": "h", "ӣ": "i", "ӯ": "u", "ҷ": "j",
+    }
+)  # fmt: skip
+#: Spelling variants of transliterations, folded to one skeleton (order matters).
+_SKELETON = (
+    ("shch", "s"), ("sch", "s"), ("tch", "s"), ("ch", "s"), ("sh", "s"),
+    ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("kh", "h"), ("ts", "c"), ("tz", "c"),
+    ("ou", "u"), ("ph", "f"), ("q", "k"), ("w", "v"), ("x", "ks"), ("ck", "k"), ("y", "i"),
+)  # fmt: skip
+_VOWEL_I = re.compile(r"(?<=[aeiou])i(?=[aeiou])")
+_DOUBLE = re.compile(r"(.)\1+")
+
+#: Words that say nothing about which story it is (fr, en, ru), folded.
+STOPWORDS = frozenset(
+    """
+    a an and are as at be been but by for from has have he her his in into is it its of on or
+    over that the their this to was were will with after before about against new says said
+    after amid more than its not no up out one two three year years week day today
+    au aux avec ce ces dans de des du elle en et il ils la le les leur lui mais ne nous ou
+    par pas pour qu que qui sa se ses son sur un une d l s c n j apres avant contre plus
+    selon entre nouveau nouvelle nouvelles nouveaux ete etre fait ans an cette vers sous
+    chez sans lors tout tous toute toutes deux trois sera sont ont avait dont est
+    а без в во все для до его ее же за и из или их к как ко ли на над не но о об
+    от по под при про с со так то у что это этот эта эти чем был была были быть будет
+    будут также после году года год более мая ее
+    """.split()
+)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What comparing an item with others needs, computed once and stored."""
+
+    #: Feature stems of the title and summary.
+    features: frozenset[str]
+    #: Feature stems of the title alone.
+    title: frozenset[str]
+    #: Telling numbers of the whole text: not years, 10 or more, or decimals.
+    numbers: frozenset[str]
+    #: Numbers of the title, 2 or more (years included: "budget 2027").
+    title_numbers: frozenset[str]
+    #: Towns, provinces and capitals the title names, as short keys ("jam").
+    places: frozenset[str] = frozenset()
+
+    def dumps(self) -> str:
+        return json.dumps(
+            [sorted(self.features), sorted(self.title), sorted(self.numbers),
+             sorted(self.title_numbers), sorted(self.places)],
+            ensure_ascii=False, separators=(",", ":"),
+        )  # fmt: skip
+
+    @classmethod
+    def loads(cls, text: str) -> Signature:
+        parts = json.loads(text)
+        return cls(*(frozenset(part) for part in parts))
+
+
+def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Signature:
+    """The signature of an item; ``places`` are the towns, provinces and
+    capitals its title names, as written."""
+    summary = _strip_tags(summary or "")
+    return Signature(
+        features=features(title, summary),
+        title=features(title, None),
+        numbers=frozenset(n for n in _numbers(f"{title} {summary}") if _telling(n)),
+        title_numbers=frozenset(n for n in _numbers(title, words=False) if n not in ("0", "1")),
+        places=frozenset(key for place in places for key in place_keys(place)),
+    )
+
+
+def features(title: str, summary: str | None) -> frozenset[str]:
+    """The language-light features of an item's text; see the module docstring."""
+    text = f"{title} {_strip_tags(summary or '')}"
+    return frozenset(_features(text))
+
+
+def place_keys(place: str) -> Iterable[str]:
+    """Short keys of a place name, without generic words: "région de Jamboul" -> jam."""
+    for word in _WORD.findall(_fold(place)):
+        if word not in PLACE_WORDS and not word[0].isdigit():
+            yield skeleton(word)[:PLACE_KEY]
+
+
+def _numbers(text: str, words: bool = True) -> Iterable[str]:
+    """Numbers as canonical decimals: "85 000", "85 тысяч" and "85k" are all
+    85000; with ``words``, "dix" is 10."""
+    folded = _fold(text)
+    for digits, unit in _NUMBER.findall(folded):
+        value = Decimal(re.sub(r"[ \u00a0\u202f]", "", digits).replace(",", "."))
+        value = value.scaleb(MULTIPLIERS.get(unit, 0)).normalize()
+        yield f"{value:f}"
+    if words:
+        yield from (NUMBER_WORDS[w] for w in _WORD.findall(folded) if w in NUMBER_WORDS)
+
+
+def _telling(number: str) -> bool:
+    """A number that identifies an event: a decimal, or a whole number of two
+    digits or more that is not a year."""
+    return "." in number or (len(number) >= 2 and not _YEAR.fullmatch(number))
+
+
+def _features(text: str) -> Iterable[str]:
+    for word in _WORD.findall(_fold(text)):
+        if word in STOPWORDS:
+            continue
+        if word[0].isdigit():
+            yield word.replace(",", ".")
+        elif word in NUMBER_WORDS:
+            yield NUMBER_WORDS[word]
+        elif len(word) > 1:
+            yield skeleton(word)[:STEM]
+
+
+def skeleton(word: str) -> str:
+    """A folded word in Latin letters with spelling variants merged."""
+    latin = word.translate(_CYRILLIC)
+    for old, new in _SKELETON:
+        latin = latin.replace(old, new)
+    return _DOUBLE.sub(r"\1", _VOWEL_I.sub("", latin))
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е").replace("й", "и"))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def _strip_tags(markup: str) -> str:
+    return html.unescape(_TAG.sub(" ", markup))
+
+
+@dataclass(frozen=True)
+class Doc:
+    """What the index keeps of an item."""
+
+    item_id: int
+    story_id: int
+    #: The source's URL: a source never repeats its own story in other words.
+    source: str
+    at: datetime
+    signature: Signature
+
+    @property
+    def features(self) -> frozenset[str]:
+        return self.signature.features
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The item a new one was found to repeat."""
+
+    item_id: int
+    story_id: int
+    similarity: float
+
+
+def conflicting(a: Doc, b: Doc) -> bool:
+    """True when two items cannot be one story whatever their words: too far
+    apart in time, titles with different numbers ("rate on 12 May" and "on 13
+    May"), texts with two or more telling numbers each and none in common, or
+    titles naming different places (Ashgabat and Turkmenabat)."""
+    if abs(a.at - b.at) > WINDOW:
+        return True
+    x, y = a.signature, b.signature
+    if x.title_numbers and y.title_numbers and not x.title_numbers & y.title_numbers:
+        return True
+    if len(x.numbers) >= 2 and len(y.numbers) >= 2 and not x.numbers & y.numbers:
+        return True
+    return bool(x.places and y.places and not x.places & y.places)
+
+
+def contrasting(a: Signature, b: Signature, similarity: float) -> bool:
+    """True for two titles cut from one template with a word or two swapped:
+    "visit to China" and "visit to Japan", "electricity tariffs" and "gas
+    tariffs". Near-copies (similarity above :data:`CONTRAST_EXEMPT`) are not."""
+    if similarity >= CONTRAST_EXEMPT:
+        return False
+    shared = len(a.title & b.title)
+    only_a, only_b = len(a.title - b.title), len(b.title - a.title)
+    return (
+        1 <= only_a <= 2
+        and 1 <= only_b <= 2
+        and shared >= 2
+        and shared >= 0.5 * min(len(a.title), len(b.title))
+    )
+
+
+def same_story(a: Doc, b: Doc, similarity: float, word_similarity: float) -> bool:
+    """The decision for one pair, given their similarity with and without
+    numbers (a shared number only counts beside shared words)."""
+    if conflicting(a, b) or contrasting(a.signature, b.signature, similarity):
+        return False
+    if similarity >= THRESHOLD:
+        return True
+    shared_number = bool(a.signature.numbers & b.signature.numbers)
+    return shared_number and word_similarity >= THRESHOLD_WITH_NUMBER
+
+
+@dataclass
+class StoryIndex:
+    """Recent items by feature, to find the story a new item belongs to."""
+
+    docs: dict[int, Doc] = field(default_factory=dict)
+    postings: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    #: Weights as first computed: an index lives for one refresh, and the few
+    #: items a refresh adds barely move document frequencies.
+    _weights: dict[str, float] = field(default_factory=dict)
+
+    def add(self, doc: Doc) -> None:
+        self.docs[doc.item_id] = doc
+        for feature in doc.features:
+            self.postings[feature].append(doc.item_id)
+
+    def weight(self, feature: str) -> float:
+        """Inverse document frequency: rare features say more."""
+        weight = self._weights.get(feature)
+        if weight is None:
+            df = len(self.postings.get(feature, ()))
+            weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
+        return weight
+
+    def similarity(self, a: frozenset[str], b: frozenset[str]) -> float:
+        weight = self.weight
+        shared = sum(map(weight, a & b))
+        if not shared:
+            return 0.0
+        weight_a = sum(map(weight, a))
+        weight_b = sum(map(weight, b))
+        jaccard = shared / (weight_a + weight_b - shared)
+        containment = shared / min(weight_a, weight_b)
+        return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
+
+    def find(self, doc: Doc) -> Hit | None:
+        """The most similar indexed item that may be the same story, if similar enough."""
+        limit = max(MAX_DF, int(MAX_DF_FRACTION * len(self.docs)))
+        shared: defaultdict[int, float] = defaultdict(float)
+        for feature in doc.features:
+            posting = self.postings.get(feature)
+            if posting and len(posting) <= limit:
+                weight = self.weight(feature)
+                for item_id in posting:
+                    shared[item_id] += weight
+        best: Hit | None = None
+        for item_id in sorted(shared, key=shared.__getitem__, reverse=True)[:MAX_CANDIDATES]:
+            other = self.docs[item_id]
+            if other.source == doc.source:
+                continue
+            score = self.similarity(doc.features, other.features)
+            words = self.similarity(_words(doc.features), _words(other.features))
+            if same_story(doc, other, score, words) and (best is None or score > best.similarity):
+                best = Hit(other.item_id, other.story_id, score)
+        return best
+
+
+def _words(features: frozenset[str]) -> frozenset[str]:
+    return frozenset(f for f in features if not f[0].isdigit())
+
+
+def _short_text_penalty(a: frozenset[str], b: frozenset[str]) -> float:
+    """Containment of a very short text proves little: scale it down."""
+    return min(1.0, min(len(a), len(b)) / 8)
