@@ -108,9 +108,9 @@ def test_signature_round_trips() -> None:
 
 
 def test_labelled_pairs_meet_the_accuracy_targets() -> None:
-    """Issue 4: merge precision >= 0.98 on the labelled pairs (README reports recall)."""
+    """Issue 4: merge precision >= 0.98 and recall >= 0.90 on the labelled pairs."""
     outcomes = decide_all(load())
     precision, recall = precision_recall(outcomes)
     assert len(outcomes) >= 150
     assert precision >= 0.98
-    assert recall >= 0.85
+    assert recall >= 0.90
