@@ -67,15 +67,18 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 @cli.command()
 @config_option
+@click.option("--force", is_flag=True, help="Fetch every source now, even those not due yet.")
 @click.pass_context
-def refresh(ctx: click.Context, config_path: Path) -> None:
-    """Refresh every source once, publish the feeds, print a summary.
+def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
+    """Refresh the sources that are due, publish the feeds, print a summary.
 
-    Exits 0 when the run completed, even if some sources failed.
+    A source is due when its interval has passed (longer if it asked for it
+    with max-age or ttl, or after failures). Exits 0 when the run completed,
+    even if some sources failed.
     """
     config = _load(config_path)
     with _open(config) as store:
-        report = run_refresh(config, store)
+        report = run_refresh(config, store, force=force)
     if not ctx.obj["quiet"]:
         _print_report(report, config)
 
@@ -85,9 +88,10 @@ def refresh(ctx: click.Context, config_path: Path) -> None:
 def run(config_path: Path) -> None:
     """Refresh on a schedule until stopped (SIGTERM or Ctrl-C).
 
-    The first refresh starts at once; then every schedule.interval_minutes.
-    The configuration is read again before each refresh: an invalid one is
-    reported and the previous one kept.
+    Checks every minute (or every schedule.interval_minutes, if shorter) for
+    sources that are due, fetches them and publishes; the first check is at
+    once. The configuration is read again before each check: an invalid one
+    is reported and the previous one kept.
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.interval import IntervalTrigger
@@ -114,7 +118,7 @@ def run(config_path: Path) -> None:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
         job,
-        IntervalTrigger(minutes=config.interval_minutes),
+        IntervalTrigger(minutes=min(config.interval_minutes, 1.0)),
         id="refresh",
         max_instances=1,
         coalesce=True,
@@ -149,6 +153,33 @@ def check(config_path: Path) -> None:
     for source in config.sources:
         language, country = source.language or "--", source.country or "--"
         click.echo(f"  {source.name:<{width}}  {language:<3} {country:<3} {source.url}")
+
+
+@cli.command()
+@config_option
+def status(config_path: Path) -> None:
+    """Show each source's state: last success, failures, next attempt, moves."""
+    config = _load(config_path)
+    with _open(config) as store:
+        states = {s.url: s for s in store.sources()}
+        items = store.count_items()
+    width = max((len(s.name) for s in config.sources), default=6)
+    click.echo(f"{config.storage}: {items} items stored")
+    click.echo(f"{'source':<{width}}  {'last success':<17} {'fails':>5}  {'next attempt':<17}")
+    for source in config.sources:
+        state = states.get(source.url)
+        if state is None:
+            click.echo(f"{source.name:<{width}}  never fetched")
+            continue
+        success = f"{state.last_success:%Y-%m-%d %H:%M}" if state.last_success else "never"
+        upcoming = f"{state.next_attempt:%Y-%m-%d %H:%M}" if state.next_attempt else "now"
+        click.echo(f"{source.name:<{width}}  {success:<17} {state.failures:>5}  {upcoming:<17}")
+        if state.gone:
+            click.echo(f"{'':<{width}}  gone: HTTP 410 since {state.gone:%Y-%m-%d}")
+        elif state.last_error:
+            click.echo(f"{'':<{width}}  last error: {state.last_error}")
+        if state.moved_to:
+            click.echo(f"{'':<{width}}  moved permanently to {state.moved_to}")
 
 
 @cli.command()
@@ -254,14 +285,18 @@ def _print_report(report: RunReport, config: Config) -> None:
         f"{'source':<{width}}  {'status':<12} {'items':>5} {'new':>4} {'kept':>4} {'time':>6}"
     )
     for r in report.sources:
-        if r.status is Status.ERROR:
-            status = click.style(f"{'error':<12}", fg="red")
+        if r.status in (Status.ERROR, Status.GONE):
+            status = click.style(f"{r.status.value:<12}", fg="red")
             click.echo(f"{r.source.name:<{width}}  {status} {r.error}")
-            continue
-        click.echo(
-            f"{r.source.name:<{width}}  {r.status.value:<12} {r.entries:>5} {r.new:>4}"
-            f" {r.relevant:>4} {r.seconds:>5.1f}s"
-        )
+        elif r.status is Status.NOT_DUE:
+            click.echo(f"{r.source.name:<{width}}  {r.status.value:<12} {r.error}")
+        else:
+            click.echo(
+                f"{r.source.name:<{width}}  {r.status.value:<12} {r.entries:>5} {r.new:>4}"
+                f" {r.relevant:>4} {r.seconds:>5.1f}s"
+            )
+        if r.note:
+            click.echo(click.style(f"{'':<{width}}  note: {r.note}", fg="yellow"))
     click.echo(_summary_line(report, config))
 
 
@@ -269,9 +304,11 @@ def _summary_line(report: RunReport, config: Config) -> str:
     by_status = {s: sum(r.status is s for r in report.sources) for s in Status}
     new = sum(r.new for r in report.sources)
     kept = sum(r.relevant for r in report.sources)
+    skipped = by_status[Status.NOT_DUE] + by_status[Status.GONE]
     return (
         f"{len(report.sources)} sources: {by_status[Status.OK]} updated,"
-        f" {by_status[Status.NOT_MODIFIED]} unchanged, {by_status[Status.ERROR]} failed;"
+        f" {by_status[Status.NOT_MODIFIED]} unchanged, {by_status[Status.ERROR]} failed"
+        f"{f', {skipped} not due' if skipped else ''};"
         f" {new} new items ({kept} about the region);"
         f" {len(report.publish.written)} files written to {config.output.dir}"
         f" in {report.seconds:.1f}s"

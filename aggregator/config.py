@@ -100,9 +100,13 @@ def parse_config(data: object, path: Path) -> Config:
     fetch = v.mapping(
         top.get("fetch", {}),
         "fetch",
-        {"concurrency", "per_host", "timeout", "max_bytes", "contact"},
+        {"concurrency", "per_host", "host_delay", "timeout", "max_bytes", "contact"},
     )
-    schedule = v.mapping(top.get("schedule", {}), "schedule", {"interval_minutes"})
+    schedule = v.mapping(
+        top.get("schedule", {}),
+        "schedule",
+        {"interval_minutes", "min_interval_minutes", "max_interval_minutes"},
+    )
 
     base_url = v.optional(site, "site.base_url", v.url)
     if base_url is not None and not base_url.endswith("/"):
@@ -125,11 +129,18 @@ def parse_config(data: object, path: Path) -> Config:
             timeout=v.get(fetch, "fetch.timeout", v.positive_number, 30.0),
             max_bytes=v.get(fetch, "fetch.max_bytes", v.positive_int, 10 * 1024 * 1024),
             contact=v.optional(fetch, "fetch.contact", v.string),
+            host_delay=v.get(fetch, "fetch.host_delay", v.non_negative_number, 1.0),
         ),
         interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
         sources=_sources(v, top),
         classify=_classify(v, top.get("classify")),
         retention_days=v.get(top, "retention_days", v.positive_number, 30.0),
+        min_interval_minutes=v.get(
+            schedule, "schedule.min_interval_minutes", v.positive_number, 5.0
+        ),
+        max_interval_minutes=v.get(
+            schedule, "schedule.max_interval_minutes", v.positive_number, 24 * 60.0
+        ),
     )
 
 
@@ -248,6 +259,11 @@ class _Validator:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.error(key, f"must be a positive integer, not {value!r}")
         return value
+
+    def non_negative_number(self, value: object, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise self.error(key, f"must be a number, 0 or more, not {value!r}")
+        return float(value)
 
     def positive_number(self, value: object, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

@@ -51,7 +51,23 @@ class SourceError(AggregatorError):
 
 
 class FetchError(SourceError):
-    """The source could not be downloaded."""
+    """The source could not be downloaded.
+
+    ``status`` is the HTTP status when there was one; ``retry_after`` the
+    seconds a 429 or 503 asked to wait.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(url, reason)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class ParseError(SourceError):

@@ -5,14 +5,19 @@ concurrency overall and per host, bounds every request by a total deadline
 (httpx's own timeouts are per read, so a server dripping one byte a second
 would otherwise hold a request forever), and streams the decoded body under a
 size cap, so a gzip bomb stops at the cap. A body identical to the last one is
-reported as unchanged. It does not parse, store, or decide when to fetch.
+reported as unchanged. Requests to one host are spaced by ``host_delay``. It
+reports what the server said about the future (a permanent redirect,
+``Cache-Control: max-age``, ``Retry-After``) but does not parse, store, or
+decide when to fetch (see :mod:`.schedule`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 from collections import defaultdict
+from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -60,6 +65,8 @@ class Fetcher:
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(config.per_host)
         )
+        self._spacing: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._next_start: defaultdict[str, float] = defaultdict(float)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -85,6 +92,7 @@ class Fetcher:
         """
         host = urlsplit(url).hostname or ""
         async with self._slots, self._hosts[host]:
+            await self._space(host)
             try:
                 async with asyncio.timeout(self.config.timeout):
                     return await self._get(url, validators)
@@ -99,6 +107,18 @@ class Fetcher:
             except httpx.HTTPError as e:
                 raise FetchError(url, f"{type(e).__name__}: {e}".rstrip(": ")) from e
 
+    async def _space(self, host: str) -> None:
+        """Wait until ``host_delay`` seconds have passed since the last request
+        to ``host`` started."""
+        if self.config.host_delay <= 0:
+            return
+        async with self._spacing[host]:
+            loop = asyncio.get_running_loop()
+            wait = self._next_start[host] - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_start[host] = loop.time() + self.config.host_delay
+
     async def _get(self, url: str, validators: Validators) -> FetchResult:
         headers = {"Accept": ACCEPT}
         if validators.etag:
@@ -108,12 +128,25 @@ class Fetcher:
         async with self._client.stream("GET", url, headers=headers) as response:
             final_url = str(response.url)
             if response.status_code == 304:
-                return FetchResult(url=final_url, body=None, validators=validators)
+                return FetchResult(
+                    url=final_url,
+                    body=None,
+                    validators=validators,
+                    moved_to=moved_to(response),
+                    max_age=max_age(response.headers.get("cache-control")),
+                )
             if response.status_code >= 400:
                 reason = response.reason_phrase or "error"
-                raise FetchError(url, f"HTTP {response.status_code} {reason}")
+                raise FetchError(
+                    url,
+                    f"HTTP {response.status_code} {reason}",
+                    status=response.status_code,
+                    retry_after=retry_after(response.headers.get("retry-after")),
+                )
             if response.status_code != 200:
-                raise FetchError(url, f"unexpected HTTP {response.status_code}")
+                raise FetchError(
+                    url, f"unexpected HTTP {response.status_code}", status=response.status_code
+                )
             body = await self._read_capped(url, response)
             kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
         digest = hashlib.sha256(body).hexdigest()
@@ -128,6 +161,8 @@ class Fetcher:
             body=None if unchanged else body,
             headers=kept,
             validators=new_validators,
+            moved_to=moved_to(response),
+            max_age=max_age(response.headers.get("cache-control")),
         )
 
     async def _read_capped(self, url: str, response: httpx.Response) -> bytes:
@@ -145,3 +180,43 @@ class Fetcher:
                 raise FetchError(url, f"body over the {limit}-byte limit (after decompression)")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def moved_to(response: httpx.Response) -> str | None:
+    """Where the leading permanent redirects (301, 308) of a response led, if any.
+
+    A temporary redirect (302, 303, 307) ends the run: what follows it is not
+    the source's new address.
+    """
+    moved = None
+    hops = [*response.history, response]
+    for hop, following in zip(hops, hops[1:], strict=False):
+        if hop.status_code not in (301, 308):
+            break
+        moved = str(following.url)
+    return moved
+
+
+def max_age(cache_control: str | None) -> float | None:
+    """Seconds of ``Cache-Control: max-age``, or None."""
+    for directive in (cache_control or "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    return None
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -85,6 +85,7 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
         title=_text(feed.get("title"), feed.get("title_detail")),
         link=_http_url(feed.get("link"), result.url),
         language=_language(feed.get("language")) or language,
+        ttl=_minutes(feed.get("ttl")),
     )
     entries = []
     for raw in parsed.entries:
@@ -220,6 +221,15 @@ def _datetime(value: object) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def _minutes(value: object) -> float | None:
+    """A positive number of minutes (RSS ``<ttl>``), or None."""
+    try:
+        minutes = float(str(value).strip())
+    except ValueError:
+        return None
+    return minutes if 0 < minutes < 1e6 else None
 
 
 def _language(value: object) -> str | None:

@@ -22,12 +22,22 @@ import httpx
 from . import cluster
 from .classify import Classifier
 from .dedupe import canonical_url, content_hash, fingerprint, story_uid
-from .errors import SourceError
+from .errors import FetchError, SourceError
 from .fetch import Fetcher
 from .parse import parse
 from .publish import publish
+from .schedule import Policy, after_failure, after_success, is_due
 from .store import ClusterRow, Placement, Store
-from .types import Classification, Config, Entry, RunReport, Source, SourceReport, Status
+from .types import (
+    Classification,
+    Config,
+    Entry,
+    RunReport,
+    Source,
+    SourceReport,
+    Status,
+    Validators,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +68,12 @@ def refresh(
     client: httpx.AsyncClient | None = None,
     clock: Clock = utc_now,
     classifier: Classifier | None = None,
+    force: bool = False,
 ) -> RunReport:
-    """Refresh every configured source, then publish. See the module docstring."""
+    """Refresh the sources that are due (all of them with ``force``), then
+    publish. See the module docstring."""
     return asyncio.run(
-        refresh_async(config, store, client=client, clock=clock, classifier=classifier)
+        refresh_async(config, store, client=client, clock=clock, classifier=classifier, force=force)
     )
 
 
@@ -72,6 +84,7 @@ async def refresh_async(
     client: httpx.AsyncClient | None = None,
     clock: Clock = utc_now,
     classifier: Classifier | None = None,
+    force: bool = False,
 ) -> RunReport:
     started = time.monotonic()
     classifier = classifier or Classifier.from_config(config.classify)
@@ -82,9 +95,13 @@ async def refresh_async(
     if pruned:
         log.info("pruned %d items older than %g days", pruned, config.retention_days)
     ingester = Ingester(store, classifier, retention)
+    policy = Policy.from_config(config)
     async with Fetcher(config.fetch, client) as fetcher:
         reports = await asyncio.gather(
-            *(refresh_source(source, fetcher, store, ingester, clock) for source in config.sources)
+            *(
+                refresh_source(source, fetcher, store, ingester, clock, policy, force)
+                for source in config.sources
+            )
         )
     published = publish(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
@@ -96,21 +113,51 @@ async def refresh_source(
     store: Store,
     ingester: Ingester,
     clock: Clock,
+    policy: Policy,
+    force: bool = False,
 ) -> SourceReport:
-    """Fetch, parse and store one source; its own failures become the report."""
+    """Fetch, parse and store one source if it is due; its own failures
+    become the report and its next attempt."""
     started = time.monotonic()
+    state = store.source(source.url)
+    if state is not None and state.gone is not None:
+        return _log(
+            SourceReport(
+                source, Status.GONE, error=f"HTTP 410 Gone since {state.gone:%Y-%m-%d}",
+                note="remove it from feeds.yaml",
+            )
+        )  # fmt: skip
+    if state is not None and not force and not is_due(state.next_attempt, clock(), policy):
+        assert state.next_attempt is not None
+        when = f"{state.next_attempt:%Y-%m-%d %H:%M} UTC"
+        return _log(SourceReport(source, Status.NOT_DUE, error=f"next attempt at {when}"))
+    url = (state.moved_to if state else None) or source.url
+    validators = state.validators if state else Validators()
     try:
-        result = await fetcher.fetch(source.url, store.validators(source.url))
+        result = await fetcher.fetch(url, validators)
+        note = f"moved permanently to {result.moved_to}: update feeds.yaml" if (
+            result.moved_to and result.moved_to != url
+        ) else None  # fmt: skip
         if result.not_modified:
             with store.transaction():
-                store.record_success(source, result.validators, clock(), None)
-            report = SourceReport(source, Status.NOT_MODIFIED)
+                now = clock()
+                next_attempt = after_success(now, policy, result.max_age)
+                store.record_success(
+                    source, result.validators, now, None,
+                    next_attempt=next_attempt, moved_to=result.moved_to,
+                )  # fmt: skip
+            report = SourceReport(source, Status.NOT_MODIFIED, note=note)
         else:
             parsed = await asyncio.to_thread(parse, source.url, result, source.language)
             with store.transaction():
                 store.ensure_source(source)
                 counts = ingester.ingest(source.url, parsed.entries, clock(), source.country)
-                store.record_success(source, result.validators, clock(), parsed.feed)
+                now = clock()
+                next_attempt = after_success(now, policy, result.max_age, parsed.feed.ttl)
+                store.record_success(
+                    source, result.validators, now, parsed.feed,
+                    next_attempt=next_attempt, moved_to=result.moved_to,
+                )  # fmt: skip
             report = SourceReport(
                 source,
                 Status.OK,
@@ -118,14 +165,22 @@ async def refresh_source(
                 new=counts.new,
                 changed=counts.changed,
                 relevant=counts.relevant,
+                note=note,
             )
     except SourceError as e:
+        status = e.status if isinstance(e, FetchError) else None
+        wait = e.retry_after if isinstance(e, FetchError) else None
+        failures = (state.failures if state else 0) + 1
         with store.transaction():
-            store.record_failure(source, e.reason, clock())
-        report = SourceReport(source, Status.ERROR, error=e.reason)
-    report = replace(report, seconds=time.monotonic() - started)
-    _log(report)
-    return report
+            now = clock()
+            store.record_failure(
+                source, e.reason, now,
+                next_attempt=after_failure(now, policy, failures, wait),
+                gone=status == 410,
+            )  # fmt: skip
+        note = "gone: remove it from feeds.yaml" if status == 410 else None
+        report = SourceReport(source, Status.ERROR, error=e.reason, note=note)
+    return _log(replace(report, seconds=time.monotonic() - started))
 
 
 class Ingester:
@@ -231,9 +286,10 @@ def _doc_from_row(row: ClusterRow) -> cluster.Doc:
     return cluster.Doc(row.item_id, row.story_id, row.source_url, row.date, signature)
 
 
-def _log(report: SourceReport) -> None:
+def _log(report: SourceReport) -> SourceReport:
+    """Log one line per source per refresh; return the report."""
     log.info(
-        "source=%s status=%s new=%d changed=%d relevant=%d seconds=%.2f%s",
+        "source=%s status=%s new=%d changed=%d relevant=%d seconds=%.2f%s%s",
         report.source.url,
         report.status.value,
         report.new,
@@ -241,4 +297,6 @@ def _log(report: SourceReport) -> None:
         report.relevant,
         report.seconds,
         f" error={report.error!r}" if report.error else "",
+        f" note={report.note!r}" if report.note else "",
     )
+    return report

@@ -97,8 +97,15 @@ CREATE TABLE pruned (                 -- items removed by retention, so they nev
 ) WITHOUT ROWID;
 """
 
+#: Version 3: polite polling.
+SCHEDULING = """
+ALTER TABLE sources ADD COLUMN next_attempt TEXT;  -- not fetched before (backoff, max-age, ttl)
+ALTER TABLE sources ADD COLUMN gone TEXT;          -- when it answered 410 Gone; never fetched again
+ALTER TABLE sources ADD COLUMN moved_to TEXT;      -- where a permanent redirect sent it
+"""
+
 #: Migrations: index i upgrades user_version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING)
+MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING, SCHEDULING)
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,9 @@ class SourceState:
     last_success: datetime | None
     failures: int
     last_error: str | None
+    next_attempt: datetime | None = None
+    gone: datetime | None = None
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,14 +232,23 @@ class Store:
         )
 
     def record_success(
-        self, source: Source, validators: Validators, now: datetime, feed: FeedInfo | None
+        self,
+        source: Source,
+        validators: Validators,
+        now: datetime,
+        feed: FeedInfo | None,
+        *,
+        next_attempt: datetime | None = None,
+        moved_to: str | None = None,
     ) -> None:
-        """A fetch succeeded (changed or not); ``feed`` is None when nothing was parsed."""
+        """A fetch succeeded (changed or not); ``feed`` is None when nothing was
+        parsed, ``moved_to`` set when the source redirected permanently."""
         self.ensure_source(source)
         self._conn.execute(
             """UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?,
                  last_attempt = ?, last_success = ?, failures = 0, last_error = NULL,
-                 title = coalesce(?, title), link = coalesce(?, link)
+                 title = coalesce(?, title), link = coalesce(?, link),
+                 next_attempt = ?, moved_to = coalesce(?, moved_to)
                WHERE url = ?""",
             (
                 validators.etag,
@@ -239,16 +258,28 @@ class Store:
                 _iso(now),
                 feed.title if feed else None,
                 feed.link if feed else None,
+                _iso(next_attempt),
+                moved_to,
                 source.url,
             ),
         )
 
-    def record_failure(self, source: Source, error: str, now: datetime) -> None:
+    def record_failure(
+        self,
+        source: Source,
+        error: str,
+        now: datetime,
+        *,
+        next_attempt: datetime | None = None,
+        gone: bool = False,
+    ) -> None:
+        """A fetch failed; ``gone`` when the server said 410 (no more attempts)."""
         self.ensure_source(source)
         self._conn.execute(
-            """UPDATE sources SET last_attempt = ?, failures = failures + 1, last_error = ?
+            """UPDATE sources SET last_attempt = ?, failures = failures + 1, last_error = ?,
+                 next_attempt = ?, gone = CASE WHEN ? THEN ? ELSE gone END
                WHERE url = ?""",
-            (_iso(now), error, source.url),
+            (_iso(now), error, _iso(next_attempt), gone, _iso(now), source.url),
         )
 
     # --- items ---------------------------------------------------------------
@@ -579,6 +610,9 @@ def _source_state(row: sqlite3.Row) -> SourceState:
         last_success=_dt(row["last_success"]),
         failures=row["failures"],
         last_error=row["last_error"],
+        next_attempt=_dt(row["next_attempt"]),
+        gone=_dt(row["gone"]),
+        moved_to=row["moved_to"],
     )
 
 

@@ -74,6 +74,8 @@ class FetchConfig:
     max_bytes: int = 10 * 1024 * 1024
     #: Contact URL or e-mail appended to the User-Agent, or None.
     contact: str | None = None
+    #: Least seconds between the starts of two requests to the same host.
+    host_delay: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,15 @@ class Config:
     output: OutputConfig
     site: SiteConfig
     fetch: FetchConfig
-    #: Minutes between refreshes for ``aggregator run``.
+    #: Minutes between two fetches of a source, unless it asks for longer.
     interval_minutes: float
     sources: tuple[Source, ...]
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     #: Items older than this many days are pruned from the store and the feeds.
     retention_days: float = 30.0
+    #: Bounds for the next fetch of a source (its max-age, ttl, backoff).
+    min_interval_minutes: float = 5.0
+    max_interval_minutes: float = 24 * 60.0
 
 
 # --- fetch -----------------------------------------------------------------
@@ -130,6 +135,10 @@ class FetchResult:
     headers: dict[str, str] = field(default_factory=dict)
     #: Validators to store for the next conditional GET.
     validators: Validators = field(default_factory=Validators)
+    #: Where the source moved, when it answered with permanent redirects (301, 308).
+    moved_to: str | None = None
+    #: Seconds the server says the answer stays fresh (Cache-Control: max-age).
+    max_age: float | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -147,6 +156,8 @@ class FeedInfo:
     #: The outlet's home page.
     link: str | None = None
     language: str | None = None
+    #: Minutes the feed asks readers to wait between polls (RSS ``<ttl>``).
+    ttl: float | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +241,10 @@ class Status(StrEnum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"
     ERROR = "error"
+    #: Not fetched: its next attempt is later (backoff, max-age, ttl).
+    NOT_DUE = "not_due"
+    #: Not fetched: it answered 410 Gone; remove it from feeds.yaml.
+    GONE = "gone"
 
 
 @dataclass(frozen=True)
@@ -248,8 +263,10 @@ class SourceReport:
     relevant: int = 0
     #: Seconds spent on this source.
     seconds: float = 0.0
-    #: One-line reason, when status is ERROR.
+    #: One-line reason, when status is ERROR (or why it was not fetched).
     error: str | None = None
+    #: Something the editor should know: a permanent redirect, a 410.
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,17 @@ class FeedServer:
 
 
 def write_config(folder: Path, sources: list[dict[str, object]], **extra: object) -> Path:
-    """Write a feeds.yaml into ``folder`` and return its path."""
-    data: dict[str, object] = {"output": {"dir": "output"}, "sources": sources, **extra}
+    """Write a feeds.yaml into ``folder`` and return its path.
+
+    Requests to one host are not spaced (every test source is on 127.0.0.1)
+    unless ``fetch`` says otherwise.
+    """
+    data: dict[str, object] = {
+        "output": {"dir": "output"},
+        "fetch": {"host_delay": 0},
+        "sources": sources,
+        **extra,
+    }
     path = folder / "feeds.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path

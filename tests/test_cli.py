@@ -15,7 +15,7 @@ from aggregator.cli import EXIT_CONFIG, EXIT_STORE, cli
 
 from .support import DATA, FeedServer, assert_valid_atom, write_config
 
-COMMANDS = ("refresh", "run", "check", "classify", "explain", "reclassify")
+COMMANDS = ("refresh", "run", "check", "classify", "explain", "reclassify", "status")
 
 
 @pytest.mark.parametrize("command", [(), *((c,) for c in COMMANDS)])
@@ -154,7 +154,9 @@ def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
 ) -> None:
     url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
     config = write_config(
-        tmp_path, [{"name": "Courrier", "url": url}], schedule={"interval_minutes": 0.01}
+        tmp_path,
+        [{"name": "Courrier", "url": url}],
+        schedule={"interval_minutes": 0.01, "min_interval_minutes": 0.001},
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "run", "--config", str(config)],

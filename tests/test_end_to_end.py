@@ -136,7 +136,7 @@ def test_second_refresh_publishes_no_duplicate_and_rewrites_nothing(
     out = farm.parent / "output"
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
 
-    result = aggregator("refresh", "--config", str(farm))
+    result = aggregator("refresh", "--force", "--config", str(farm))
 
     assert result.returncode == 0
     assert "0 new items" in result.stdout
@@ -154,7 +154,7 @@ def test_changed_feed_adds_new_items_and_updates_changed_ones(
     body = body.replace("huit millions", "dix millions")  # the text of item 103 changes
     server.routes["/fr.xml"] = Route(body=body.encode())
 
-    result = aggregator("-v", "refresh", "--config", str(farm))
+    result = aggregator("-v", "refresh", "--force", "--config", str(farm))
 
     assert "new=0 changed=1" in result.stderr
     uz = entries(farm.parent / "output" / "uzbekistan.xml")
