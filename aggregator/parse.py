@@ -46,6 +46,8 @@ _WIDE_STARTS = (
     (b"\x00<", "utf-16-be"),
     (b"<\x00", "utf-16-le"),
 )
+_XML_DECLARATION = re.compile(r"\s*<\?xml")
+_XML_DECLARATION_ENCODING = re.compile(r"(<\?xml[^>]*encoding=[\"'])[^\"']*([\"'])")
 _XML_ENCODING = re.compile(rb"^(<\?xml[^>]*encoding=)([\"'])[^\"']*\2", re.IGNORECASE)
 
 #: Links and images may only point to these schemes.
@@ -67,6 +69,7 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
         raise ValueError("parse() needs a body")
     body = defuse(source_url, result.body)
     headers = dict(result.headers)
+    body, headers = fix_cyrillic_encoding(body, headers)
     # feedparser resolves relative links against Content-Location.
     headers.setdefault("content-location", result.url)
     parsed = feedparser.parse(
@@ -117,6 +120,67 @@ def defuse(source_url: str, body: bytes) -> bytes:
     if _ENTITY_DECL.search(body):
         raise ParseError(source_url, "declares XML entities outside a removable DTD; refused")
     return body
+
+
+def fix_cyrillic_encoding(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """Re-encode as UTF-8 a Russian feed in windows-1251 or KOI8-R that declares
+    no encoding or a wrong one (feedparser would show it as Latin-1 gibberish).
+
+    Only bodies that are not valid UTF-8 and whose non-ASCII bytes mostly form
+    whole words are considered (French accents are single bytes between ASCII
+    letters); windows-1251 and KOI8-R are told apart by where their lowercase
+    letters lie. A correct declaration is left to feedparser.
+    """
+    try:
+        body.decode("utf-8")
+        return body, headers
+    except UnicodeDecodeError:
+        pass
+    guess = _sniff_cyrillic(body)
+    if guess is None or _declared_encoding(body, headers) == guess:
+        return body, headers
+    text = body.decode(guess, errors="replace")
+    if _XML_DECLARATION.match(text):
+        text = _XML_DECLARATION_ENCODING.sub(r"\1utf-8\2", text, count=1)
+    fixed = dict(headers)
+    fixed["content-type"] = "application/xml; charset=utf-8"
+    return text.encode("utf-8"), fixed
+
+
+def _sniff_cyrillic(body: bytes) -> str | None:
+    """windows-1251, koi8-r, or None when the bytes do not look like Russian words."""
+    high = in_words = run = 0
+    for byte in body:
+        if byte >= 0x80:
+            high += 1
+            run += 1
+            if run == 3:
+                in_words += 3
+            elif run > 3:
+                in_words += 1
+        else:
+            run = 0
+    if high < 16 or in_words < high / 2:
+        return None
+    cp1251_lower = sum(1 for byte in body if byte >= 0xE0)  # а..я in windows-1251
+    koi8_lower = sum(1 for byte in body if 0xC0 <= byte < 0xE0)  # а..я in KOI8-R
+    return "windows-1251" if cp1251_lower >= koi8_lower else "koi8-r"
+
+
+_CODECS = {"cp1251": "windows-1251", "windows-1251": "windows-1251", "koi8-r": "koi8-r",
+           "koi8_r": "koi8-r"}  # fmt: skip
+
+
+def _declared_encoding(body: bytes, headers: dict[str, str]) -> str | None:
+    """The encoding the HTTP header or the XML declaration claims, normalized."""
+    declared = None
+    if match := re.search(r"charset=[\"']?([\w.:-]+)", headers.get("content-type", ""), re.I):
+        declared = match.group(1)
+    elif found := re.match(rb"<\?xml[^>]*encoding=[\"']([\w.:-]+)", body.lstrip()[:200]):
+        declared = found.group(1).decode("ascii")
+    if declared is None:
+        return None
+    return _CODECS.get(declared.lower(), declared.lower())
 
 
 def _wide_encoding(body: bytes) -> tuple[str | None, int]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import gzip
 import time
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+import brotli
 import pytest
 
 from aggregator.errors import FetchError
-from aggregator.fetch import Fetcher, user_agent
+from aggregator.fetch import Fetcher, retry_after, user_agent
 from aggregator.types import FetchConfig, FetchResult, Validators
 
 from .support import FeedServer
@@ -147,7 +152,7 @@ def test_per_host_limit_serialises_requests_to_one_host(server: FeedServer) -> N
         server.serve(f"/s{i}", FEED, delay=0.3)
 
     async def go() -> float:
-        async with Fetcher(FetchConfig(per_host=1)) as fetcher:
+        async with Fetcher(FetchConfig(per_host=1, host_delay=0)) as fetcher:
             started = time.monotonic()
             await asyncio.gather(
                 *(fetcher.fetch(server.url(f"/s{i}"), Validators()) for i in range(3))
@@ -155,3 +160,76 @@ def test_per_host_limit_serialises_requests_to_one_host(server: FeedServer) -> N
             return time.monotonic() - started
 
     assert asyncio.run(go()) >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"), [("br", brotli.compress), ("deflate", zlib.compress)]
+)
+def test_brotli_and_deflate_are_decoded(
+    server: FeedServer, encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    url = server.serve("/c", compress(FEED), headers={"Content-Encoding": encoding})
+
+    assert fetch(url).body == FEED
+    assert encoding in server.hits("/c")[0]["Accept-Encoding"]
+
+
+def test_cache_control_max_age_is_reported(server: FeedServer) -> None:
+    url = server.serve("/cc", FEED, headers={"Cache-Control": "public, max-age=7200"})
+
+    assert fetch(url).max_age == 7200
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_reported_on_429_and_503(server: FeedServer, status: int) -> None:
+    url = server.serve("/busy", b"later", status=status, headers={"Retry-After": "3600"})
+
+    with pytest.raises(FetchError) as info:
+        fetch(url)
+
+    assert (info.value.status, info.value.retry_after) == (status, 3600)
+
+
+def test_retry_after_as_a_date() -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(minutes=10), usegmt=True)
+    assert 500 < (retry_after(soon) or 0) <= 600
+    assert retry_after("soon") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "moved"), [(301, True), (308, True), (302, False), (307, False)]
+)
+def test_permanent_redirects_are_reported_temporary_ones_not(
+    server: FeedServer, status: int, moved: bool
+) -> None:
+    target = server.serve("/new", FEED)
+    url = server.serve("/old", b"", status=status, headers={"Location": "/new"})
+
+    result = fetch(url)
+
+    assert result.body == FEED
+    assert result.moved_to == (target if moved else None)
+
+
+def test_a_temporary_hop_ends_the_move(server: FeedServer) -> None:
+    server.serve("/final", FEED)
+    server.serve("/temp", b"", status=302, headers={"Location": "/final"})
+    url = server.serve("/perm", b"", status=301, headers={"Location": "/temp"})
+
+    assert fetch(url).moved_to == server.url("/temp")
+
+
+def test_requests_to_one_host_are_spaced(server: FeedServer) -> None:
+    for i in range(3):
+        server.serve(f"/h{i}", FEED)
+
+    async def go() -> float:
+        config = FetchConfig(per_host=3, host_delay=0.3)
+        async with Fetcher(config) as fetcher:
+            started = time.monotonic()
+            await asyncio.gather(
+                *(fetcher.fetch(server.url(f"/h{i}"), Validators()) for i in range(3))
+            )
+            return time.monotonic() - started
+
+    assert asyncio.run(go()) >= 0.6

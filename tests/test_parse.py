@@ -273,3 +273,36 @@ def test_defuse_refuses_an_entity_outside_the_dtd() -> None:
     body = b'<rss><!ENTITY a "x"><channel/></rss>'
     with pytest.raises(ParseError, match="entities"):
         defuse(SOURCE, body)
+
+
+CYRILLIC = DATA / "cyrillic"
+
+
+@pytest.mark.parametrize(
+    ("name", "headers"),
+    [
+        ("cp1251_undeclared.xml", {}),
+        ("cp1251_declared_utf8.xml", {}),
+        ("cp1251_declared_latin1.xml", {}),
+        ("cp1251_declared.xml", {}),
+        ("cp1251_undeclared.xml", {"content-type": "text/xml; charset=iso-8859-1"}),
+        ("koi8r_undeclared.xml", {}),
+        ("koi8r_declared_cp1251.xml", {}),
+        ("koi8r_declared.xml", {}),
+    ],
+)
+def test_russian_in_a_single_byte_encoding_comes_out_right(
+    name: str, headers: dict[str, str]
+) -> None:
+    body = (CYRILLIC / name).read_bytes()
+    parsed = parse("https://x.example/feed", FetchResult("https://x.example/feed", body, headers))
+    assert parsed.feed.title == "Новости Бишкека"
+    assert [e.title for e in parsed.entries] == ["В Бишкеке открыли новый мост через реку Аламедин"]
+    assert parsed.entries[0].summary == "Мост построили за два года."
+
+
+def test_latin1_french_is_not_mistaken_for_cyrillic() -> None:
+    body = (CYRILLIC / "latin1_french_not_cyrillic.xml").read_bytes()
+    parsed = parse("https://x.example/feed", FetchResult("https://x.example/feed", body, {}))
+    assert parsed.feed.title == "Été à Paris"
+    assert parsed.entries[0].title == "Le café de l'été, très élégant à côté"

@@ -1,0 +1,165 @@
+"""Polite polling through the pipeline: schedule, backoff, 410, redirects (real server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load_config
+from aggregator.pipeline import refresh
+from aggregator.store import Store, open_store
+from aggregator.types import Config, RunReport, Status
+
+from .support import DATA, FeedServer, Route, write_config
+
+T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
+FEED = (DATA / "feeds" / "fr_rss.xml").read_bytes()
+TTL_FEED = FEED.replace(b"<language>fr</language>", b"<language>fr</language><ttl>120</ttl>")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def setup(tmp_path: Path, url: str) -> tuple[Config, Store]:
+    config = load_config(write_config(tmp_path, [{"name": "Outlet", "url": url}]))
+    return config, open_store(config.storage)
+
+
+def run(config: Config, store: Store, clock: Clock, force: bool = False) -> RunReport:
+    return refresh(config, store, clock=clock, force=force)
+
+
+def test_a_source_is_fetched_again_only_when_due(
+    server: FeedServer, tmp_path: Path, clock: Clock
+) -> None:
+    config, store = setup(tmp_path, server.serve("/feed", FEED))
+
+    first = run(config, store, clock)
+    clock.now += timedelta(minutes=10)
+    early = run(config, store, clock)
+    clock.now += timedelta(minutes=20)
+    due = run(config, store, clock)
+
+    assert [r.sources[0].status for r in (first, early, due)] == [
+        Status.OK,
+        Status.NOT_DUE,
+        Status.NOT_MODIFIED,
+    ]
+    assert early.sources[0].error == "next attempt at 2026-11-27 12:30 UTC"
+    assert len(server.hits("/feed")) == 2
+
+
+@pytest.mark.parametrize(
+    ("route", "next_attempt"),
+    [
+        (Route(body=TTL_FEED), T0 + timedelta(hours=2)),  # <ttl>120</ttl>
+        (Route(body=FEED, headers={"Cache-Control": "max-age=10800"}), T0 + timedelta(hours=3)),
+        (Route(body=FEED), T0 + timedelta(minutes=30)),  # the configured interval
+    ],
+)
+def test_ttl_and_max_age_are_respected(
+    server: FeedServer, tmp_path: Path, clock: Clock, route: Route, next_attempt: datetime
+) -> None:
+    server.routes["/feed"] = route
+    config, store = setup(tmp_path, server.url("/feed"))
+
+    run(config, store, clock)
+
+    state = store.source(server.url("/feed"))
+    assert state is not None and state.next_attempt == next_attempt
+
+
+def test_failures_back_off_and_a_success_resets_them(
+    server: FeedServer, tmp_path: Path, clock: Clock
+) -> None:
+    url = server.serve("/flaky", b"down", status=500)
+    config, store = setup(tmp_path, url)
+    delays = []
+    for _ in range(4):
+        run(config, store, clock)
+        state = store.source(url)
+        assert state is not None and state.next_attempt is not None
+        delays.append(state.next_attempt - clock.now)
+        clock.now = state.next_attempt
+
+    server.routes["/flaky"] = Route(body=FEED)
+    run(config, store, clock)
+
+    assert [d > previous for previous, d in zip(delays, delays[1:], strict=False)] == [True] * 3
+    assert timedelta(minutes=5 * 0.75) <= delays[0] <= timedelta(minutes=5 * 1.25)
+    state = store.source(url)
+    assert state is not None and (state.failures, state.last_error) == (0, None)
+
+
+def test_retry_after_on_503_delays_the_next_attempt(
+    server: FeedServer, tmp_path: Path, clock: Clock
+) -> None:
+    url = server.serve("/busy", b"busy", status=503, headers={"Retry-After": "7200"})
+    config, store = setup(tmp_path, url)
+
+    report = run(config, store, clock)
+    clock.now += timedelta(hours=1)
+    later = run(config, store, clock)
+
+    assert report.sources[0].status is Status.ERROR
+    assert later.sources[0].status is Status.NOT_DUE
+    state = store.source(url)
+    assert state is not None and state.next_attempt == T0 + timedelta(hours=2)
+
+
+def test_410_gone_stops_polling_for_good(server: FeedServer, tmp_path: Path, clock: Clock) -> None:
+    url = server.serve("/gone", b"gone", status=410)
+    config, store = setup(tmp_path, url)
+
+    first = run(config, store, clock)
+    clock.now += timedelta(days=2)
+    second = run(config, store, clock, force=True)
+
+    assert first.sources[0].note == "gone: remove it from feeds.yaml"
+    assert second.sources[0].status is Status.GONE
+    assert len(server.hits("/gone")) == 1
+
+
+def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
+    server: FeedServer, tmp_path: Path, clock: Clock
+) -> None:
+    new = server.serve("/new", FEED)
+    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
+    config, store = setup(tmp_path, old)
+
+    first = run(config, store, clock)
+    second = run(config, store, clock, force=True)
+
+    assert first.sources[0].note == f"moved permanently to {new}: update feeds.yaml"
+    assert second.sources[0].status is Status.NOT_MODIFIED
+    assert (len(server.hits("/old")), len(server.hits("/new"))) == (1, 2)
+    state = store.source(old)
+    assert state is not None and state.moved_to == new
+    assert "moved permanently" not in (config.path.read_text())  # feeds.yaml untouched
+
+
+def test_a_temporary_redirect_changes_nothing(
+    server: FeedServer, tmp_path: Path, clock: Clock
+) -> None:
+    server.serve("/new", FEED)
+    old = server.serve("/old", b"", status=302, headers={"Location": "/new"})
+    config, store = setup(tmp_path, old)
+
+    run(config, store, clock)
+    run(config, store, clock, force=True)
+
+    assert len(server.hits("/old")) == 2
+    state = store.source(old)
+    assert state is not None and state.moved_to is None
