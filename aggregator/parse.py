@@ -83,6 +83,9 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
         looks_html = b"<html" in body[:2048].lower()
         reason = "an HTML page, not a feed" if looks_html else f"not a feed ({problem})"
         raise ParseError(source_url, reason)
+    if parsed.get("bozo") and not parsed.entries:
+        # Ill-formed and nothing recovered: say so rather than "0 items".
+        raise ParseError(source_url, f"not a feed: malformed XML ({parsed.get('bozo_exception')})")
     feed = parsed.feed
     info = FeedInfo(
         title=_text(feed.get("title"), feed.get("title_detail")),
