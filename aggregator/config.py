@@ -7,6 +7,7 @@ Unknown keys are errors, so a typo is never silently ignored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from .types import (
     Config,
     FetchConfig,
     OutputConfig,
+    OutputSpec,
     SiteConfig,
     Source,
 )
@@ -32,7 +34,12 @@ DEFAULT_STORAGE = "aggregator.sqlite"
 T = TypeVar("T")
 
 _TOP_KEYS = {
-    "storage", "retention_days", "schedule", "output", "site", "fetch", "classify", "sources"
+    "storage", "retention_days", "schedule", "output", "outputs", "site", "fetch", "classify",
+    "sources",
+}  # fmt: skip
+_OUTPUT_KEYS = {
+    "slug", "title", "description", "countries", "languages", "sources", "include", "exclude",
+    "max_entries",
 }  # fmt: skip
 _SOURCE_KEYS = {"name", "url", "language", "country", "priority"}
 _LABELS = (*COUNTRIES, REGION)
@@ -95,8 +102,8 @@ def parse_config(data: object, path: Path) -> Config:
     top = v.mapping(data, None, _TOP_KEYS)
     base = path.parent
 
-    output = v.mapping(top.get("output", {}), "output", {"dir", "max_entries"})
-    site = v.mapping(top.get("site", {}), "site", {"base_url", "title"})
+    output = v.mapping(top.get("output", {}), "output", {"dir", "max_entries", "json_feed"})
+    site = v.mapping(top.get("site", {}), "site", {"base_url", "title", "hub"})
     fetch = v.mapping(
         top.get("fetch", {}),
         "fetch",
@@ -112,16 +119,19 @@ def parse_config(data: object, path: Path) -> Config:
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
 
+    sources = _sources(v, top)
     return Config(
         path=path,
         storage=base / v.get(top, "storage", v.string, DEFAULT_STORAGE),
         output=OutputConfig(
             dir=base / v.get(output, "output.dir", v.string, "output"),
             max_entries=v.get(output, "output.max_entries", v.positive_int, 100),
+            json_feed=v.get(output, "output.json_feed", v.boolean, False),
         ),
         site=SiteConfig(
             base_url=base_url,
             title=v.get(site, "site.title", v.string, SiteConfig.title),
+            hub=v.optional(site, "site.hub", v.url),
         ),
         fetch=FetchConfig(
             concurrency=v.get(fetch, "fetch.concurrency", v.positive_int, 8),
@@ -132,8 +142,9 @@ def parse_config(data: object, path: Path) -> Config:
             host_delay=v.get(fetch, "fetch.host_delay", v.non_negative_number, 1.0),
         ),
         interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
-        sources=_sources(v, top),
+        sources=sources,
         classify=_classify(v, top.get("classify")),
+        outputs=_outputs(v, top.get("outputs"), sources),
         retention_days=v.get(top, "retention_days", v.positive_number, 30.0),
         min_interval_minutes=v.get(
             schedule, "schedule.min_interval_minutes", v.positive_number, 5.0
@@ -142,6 +153,54 @@ def parse_config(data: object, path: Path) -> Config:
             schedule, "schedule.max_interval_minutes", v.positive_number, 24 * 60.0
         ),
     )
+
+
+def _outputs(v: _Validator, raw: object, sources: tuple[Source, ...]) -> tuple[OutputSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise v.error("outputs", f"must be a list, not {_kind(raw)}")
+    known = {s.name for s in sources} | {s.url for s in sources}
+    specs: list[OutputSpec] = []
+    slugs: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        key = f"outputs[{i}]"
+        entry = v.mapping(item, key, _OUTPUT_KEYS)
+        if "slug" not in entry:
+            raise v.error(f"{key}.slug", "missing required key")
+        slug = v.string(entry["slug"], f"{key}.slug")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", slug):
+            raise v.error(f"{key}.slug", f"must be lower-case letters, digits and -, not {slug!r}")
+        if slug in slugs:
+            raise v.error(f"{key}.slug", f"duplicate of outputs[{slugs[slug]}].slug: {slug}")
+        slugs[slug] = i
+        labels = v.optional(entry, f"{key}.countries", v.string_list) or ()
+        for n, label in enumerate(labels):
+            if label.lower() not in _LABELS:
+                raise v.error(
+                    f"{key}.countries[{n}]", f"must be one of {', '.join(_LABELS)}, not {label!r}"
+                )
+        chosen = v.optional(entry, f"{key}.sources", v.string_list) or ()
+        for n, name in enumerate(chosen):
+            if name not in known:
+                raise v.error(f"{key}.sources[{n}]", f"no source has the name or URL {name!r}")
+        specs.append(
+            OutputSpec(
+                slug=slug,
+                title=v.optional(entry, f"{key}.title", v.string),
+                description=v.optional(entry, f"{key}.description", v.string),
+                labels=tuple(label.lower() for label in labels),
+                languages=tuple(
+                    language.lower()
+                    for language in v.optional(entry, f"{key}.languages", v.string_list) or ()
+                ),
+                sources=chosen,
+                include=v.optional(entry, f"{key}.include", v.string_list) or (),
+                exclude=v.optional(entry, f"{key}.exclude", v.string_list) or (),
+                max_entries=v.optional(entry, f"{key}.max_entries", v.positive_int),
+            )
+        )
+    return tuple(specs)
 
 
 def _classify(v: _Validator, raw: object) -> ClassifyConfig:
@@ -236,6 +295,11 @@ class _Validator:
         if not all(part.isalnum() and len(part) <= 8 for part in text.split("-")):
             raise self.error(key, f"must be a language tag such as fr, en or ru, not {text!r}")
         return text.lower()
+
+    def boolean(self, value: object, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {value!r}")
+        return value
 
     def country(self, value: object, key: str) -> str:
         text = self.string(value, key).lower()

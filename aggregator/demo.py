@@ -25,7 +25,7 @@ import yaml
 from .classify import LABELS
 from .cli import cli
 from .config import load_config
-from .publish import default_outputs, stories
+from .publish import outputs, source_priorities, stories
 from .store import open_store
 
 #: The address written in demo/feeds.yaml, replaced by the server's.
@@ -95,8 +95,8 @@ def tour(config_path: Path) -> None:
     click.echo(f"\nPublished to {out}/:")
     with open_store(config.storage) as store:
         shared = None
-        for output in default_outputs(config):
-            chosen = stories(store, output, config.output.max_entries)
+        for output in outputs(config):
+            chosen = stories(store, output, source_priorities(config))
             click.echo(f"  {output.slug + '.xml':<20} {len(chosen):>3} entries")
             shared = shared or next((s for s in chosen if s.others), None)
         dropped = store.dropped_items(limit=3)

@@ -220,3 +220,23 @@ def retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
+    """Tell a WebSub hub that these feeds changed (``hub.mode=publish``).
+
+    Returns the problems, one per feed; a failed ping is not an error of the
+    run: subscribers still poll.
+    """
+    problems = []
+    headers = {"User-Agent": user_agent(config.contact)}
+    with httpx.Client(timeout=config.timeout, headers=headers) as client:
+        for url in urls:
+            try:
+                response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})
+            except httpx.HTTPError as e:
+                problems.append(f"{url}: {type(e).__name__}: {e}")
+                continue
+            if response.status_code >= 300:
+                problems.append(f"{url}: HTTP {response.status_code}")
+    return problems

@@ -19,12 +19,13 @@ control character; the document is small enough to write directly.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -32,10 +33,14 @@ from pathlib import Path
 
 from lxml import etree
 
-from . import __version__
+from . import __version__, site
 from .classify import LABELS
+from .classify.text import fold, term_tokens, tokens
+from .fetch import ping_hub
 from .store import Store, StoredItem
 from .types import COUNTRIES, REGION, Config, PublishReport
+
+log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -50,36 +55,90 @@ GENERATOR_URI = "https://github.com/central-asia-aggregator"
 
 @dataclass(frozen=True)
 class Output:
-    """One published feed."""
+    """One published feed, with its filters resolved."""
 
     slug: str
     title: str
+    description: str
     #: Labels (country codes, ``region``) an item needs one of to be listed.
     labels: tuple[str, ...]
-    description: str
+    max_entries: int
+    #: Item languages; empty: any.
+    languages: tuple[str, ...] = ()
+    #: Source URLs; empty: any.
+    sources: tuple[str, ...] = ()
+    #: Phrases an item needs one of, and phrases that leave it out (folded tokens).
+    include: tuple[tuple[str, ...], ...] = ()
+    exclude: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.languages or self.sources or self.include or self.exclude)
+
+    def accepts(self, item: StoredItem) -> bool:
+        """True when an item passes the language, source and keyword filters."""
+        if self.languages and (item.language or "").split("-")[0] not in self.languages:
+            return False
+        if self.sources and item.source_url not in self.sources:
+            return False
+        if self.include or self.exclude:
+            words = tokens(fold(f"{item.title} {_text(item.summary)}").text)
+            if self.include and not any(_contains(words, p) for p in self.include):
+                return False
+            if any(_contains(words, p) for p in self.exclude):
+                return False
+        return True
 
 
-def default_outputs(config: Config) -> tuple[Output, ...]:
-    """One feed per country, then ``central-asia`` for everything about the region."""
-    prefix = config.site.title
-    outputs = [
+def outputs(config: Config) -> tuple[Output, ...]:
+    """The default feeds (one per country, ``central-asia``), then the editor's
+    ``outputs:``; an editor's output with a default's slug replaces it."""
+    prefix, size = config.site.title, config.output.max_entries
+    defaults = [
         Output(
             slug=LABELS[code].lower(),
             title=f"{prefix}: {LABELS[code]}",
-            labels=(code,),
             description=f"News about {LABELS[code]}, from the region's outlets.",
+            labels=(code,),
+            max_entries=size,
         )
         for code in COUNTRIES
     ]
-    outputs.append(
+    defaults.append(
         Output(
             slug="central-asia",
             title=f"{prefix}: all of Central Asia",
-            labels=(*COUNTRIES, REGION),
             description="Every item about Central Asia or one of its five countries.",
+            labels=(*COUNTRIES, REGION),
+            max_entries=size,
         )
     )
-    return tuple(outputs)
+    by_slug = {o.slug: o for o in defaults}
+    urls = {s.name: s.url for s in config.sources}
+    for spec in config.outputs:
+        labels = spec.labels or (*COUNTRIES, REGION)
+        named = ", ".join(LABELS[label] for label in labels)
+        by_slug[spec.slug] = Output(
+            slug=spec.slug,
+            title=spec.title or f"{prefix}: {spec.slug}",
+            description=spec.description or f"News about {named}.",
+            labels=labels,
+            max_entries=spec.max_entries or size,
+            languages=spec.languages,
+            sources=tuple(urls.get(name, name) for name in spec.sources),
+            include=tuple(term_tokens(p) for p in spec.include),
+            exclude=tuple(term_tokens(p) for p in spec.exclude),
+        )
+    return tuple(by_slug.values())
+
+
+def _contains(words: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    size = len(phrase)
+    return any(words[i : i + size] == phrase for i in range(len(words) - size + 1))
+
+
+def _text(markup: str | None) -> str:
+    return html.unescape(re.sub(r"<[^>]*>", " ", markup or ""))
 
 
 @dataclass(frozen=True)
@@ -106,19 +165,36 @@ class Story:
         return max(item.changed for item in self.items)
 
 
+#: Stories a filtered output looks through to fill its entries.
+FILTERED_POOL = 5000
+
+
 def stories(
-    store: Store, output: Output, limit: int, priorities: Mapping[str, int] | None = None
+    store: Store, output: Output, priorities: Mapping[str, int] | None = None
 ) -> list[Story]:
     """The newest stories of an output, newest first.
 
     ``priorities`` maps source URLs to their ``priority:``; the highest
-    represents a story, then the earliest report.
+    represents a story, then the earliest report. In a filtered output (by
+    language, source or keyword) the representative is chosen among the
+    reports that pass the filters; a story with none is left out.
     """
-    ids = store.story_ids(output.labels, limit)
+    pool = FILTERED_POOL if output.filtered else output.max_entries
+    ids = store.story_ids(output.labels, pool)
     by_story: dict[int, list[StoredItem]] = {sid: [] for sid in ids}
     for item in store.items_of_stories(ids):
         by_story[item.story_id].append(item)
-    return [story_of(members, priorities or {}) for members in by_story.values() if members]
+    chosen = []
+    for members in by_story.values():
+        passing = [m for m in members if output.accepts(m)]
+        if not passing:
+            continue
+        story = story_of(passing, priorities or {})
+        others = tuple(m for m in members if m is not story.representative and m not in passing)
+        chosen.append(replace(story, others=story.others + others))
+        if len(chosen) == output.max_entries:
+            break
+    return chosen
 
 
 def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> Story:
@@ -129,23 +205,37 @@ def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> St
 
 
 def publish(store: Store, config: Config) -> PublishReport:
-    """Write every output and the index; return what was written or left alone."""
+    """Write every output, the site around them, and ping the WebSub hub for
+    the feeds that changed; return what was written or left alone."""
     out_dir = config.output.dir
     out_dir.mkdir(parents=True, exist_ok=True)
     _sweep_temp_files(out_dir)
     written: list[Path] = []
     unchanged: list[Path] = []
+
+    def write(path: Path, data: bytes) -> bool:
+        changed = write_atomic(path, data)
+        (written if changed else unchanged).append(path)
+        return changed
+
     listing: list[tuple[Output, list[Story]]] = []
+    changed_feeds: list[str] = []
     priorities = source_priorities(config)
-    for output in default_outputs(config):
-        chosen = stories(store, output, config.output.max_entries, priorities)
+    for output in outputs(config):
+        chosen = stories(store, output, priorities)
         listing.append((output, chosen))
-        path = out_dir / f"{output.slug}.xml"
         data = atom_feed(output, chosen, config)
         validate_atom(data)
-        (written if write_atomic(path, data) else unchanged).append(path)
-    index = out_dir / "index.html"
-    (written if write_atomic(index, index_html(listing, config)) else unchanged).append(index)
+        if write(out_dir / f"{output.slug}.xml", data):
+            changed_feeds.append(feed_url(config, output.slug) or "")
+        if config.output.json_feed:
+            write(out_dir / f"{output.slug}.json", site.json_feed(output, chosen, config))
+    write(out_dir / "index.html", site.index_html(listing, config))
+    write(out_dir / "feeds.opml", site.opml(listing, config))
+    write(out_dir / site.STYLESHEET, site.stylesheet())
+    if config.site.hub and config.site.base_url and changed_feeds:
+        for problem in ping_hub(config.site.hub, changed_feeds, config.fetch):
+            log.warning("WebSub hub %s: %s", config.site.hub, problem)
     return PublishReport(written=tuple(written), unchanged=tuple(unchanged))
 
 
@@ -161,6 +251,8 @@ def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
     """The Atom document of one output, deterministic for the same stories."""
     self_url = feed_url(config, output.slug)
     feed = etree.Element(_atom("feed"), nsmap={None: ATOM_NS})
+    # Opened in a browser, the feed is shown as a page (see site.STYLESHEET).
+    feed.addprevious(etree.PI("xml-stylesheet", f'type="text/xsl" href="{site.STYLESHEET}"'))
     _sub(feed, "id", self_url or _uuid_urn(f"feed:{config.site.title}:{output.slug}"))
     _sub(feed, "title", output.title)
     _sub(feed, "subtitle", output.description)
@@ -170,9 +262,13 @@ def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
     if self_url and config.site.base_url:
         _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
         _sub(feed, "link", rel="alternate", type="text/html", href=config.site.base_url)
+        if config.site.hub:
+            _sub(feed, "link", rel="hub", href=config.site.hub)
     for story in chosen:
         feed.append(_entry(story))
-    data: bytes = etree.tostring(feed, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    data: bytes = etree.tostring(
+        feed.getroottree(), xml_declaration=True, encoding="UTF-8", pretty_print=True
+    )
     return data
 
 
@@ -237,34 +333,6 @@ def entry_html(story: Story) -> str:
             links.append(f'<a href="{html.escape(other.link)}">{name}</a>' if other.link else name)
         parts.append(f"<p>Also reported by: {', '.join(links)}.</p>")
     return "\n".join(parts)
-
-
-def index_html(listing: Sequence[tuple[Output, Sequence[Story]]], config: Config) -> bytes:
-    """A small page listing every feed, with autodiscovery links and latest headlines."""
-    title = html.escape(config.site.title)
-    head = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{title}</title>",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    ]
-    body = [f"<h1>{title}</h1>", "<p>Curated news feeds about Central Asia.</p>"]
-    for output, chosen in listing:
-        href = html.escape(f"{output.slug}.xml")
-        name = html.escape(output.title)
-        head.append(
-            f'<link rel="alternate" type="application/atom+xml" title="{name}" href="{href}">'
-        )
-        body.append(f'<h2><a href="{href}">{name}</a></h2>')
-        body.append(f"<p>{html.escape(output.description)}</p><ul>")
-        for story in list(chosen)[:5]:
-            item = story.representative
-            text = html.escape(item.title)
-            link = f'<a href="{html.escape(item.link)}">{text}</a>' if item.link else text
-            body.append(f"<li>{link} <small>({html.escape(item.source_name)})</small></li>")
-        body.append("</ul>")
-    page = [*head, "</head><body>", *body, "</body></html>", ""]
-    return "\n".join(page).encode("utf-8")
 
 
 @cache

@@ -48,6 +48,30 @@ class OutputConfig:
     dir: Path
     #: Most entries per published feed.
     max_entries: int = 100
+    #: Also write a JSON Feed 1.1 (``<slug>.json``) beside each Atom file.
+    json_feed: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One entry of ``outputs:``: a feed an editor adds (or a default it replaces)."""
+
+    #: File name without extension: ``[a-z0-9-]+``.
+    slug: str
+    title: str | None = None
+    description: str | None = None
+    #: Country codes and ``region``; an item needs one. Empty: every item about the region.
+    labels: tuple[str, ...] = ()
+    #: Item languages (``fr``...); empty: any.
+    languages: tuple[str, ...] = ()
+    #: Source names or URLs; empty: any.
+    sources: tuple[str, ...] = ()
+    #: Words or phrases; an item needs one of them (in its title or summary).
+    include: tuple[str, ...] = ()
+    #: Words or phrases; an item with any of them is left out.
+    exclude: tuple[str, ...] = ()
+    #: Most entries; None: ``output.max_entries``.
+    max_entries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,8 @@ class SiteConfig:
     base_url: str | None = None
     #: Title prefix of every published feed.
     title: str = "Central Asia News"
+    #: A WebSub hub: feeds name it, and it is pinged when a feed changes.
+    hub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,8 @@ class Config:
     interval_minutes: float
     sources: tuple[Source, ...]
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    #: Feeds an editor adds to the defaults (one per country, ``central-asia``).
+    outputs: tuple[OutputSpec, ...] = ()
     #: Items older than this many days are pruned from the store and the feeds.
     retention_days: float = 30.0
     #: Bounds for the next fetch of a source (its max-age, ttl, backoff).
