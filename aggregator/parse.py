@@ -20,6 +20,7 @@ import io
 import re
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -76,7 +77,7 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
         io.BytesIO(body),
         response_headers=headers,
         sanitize_html=False,
-        resolve_relative_uris=True,
+        resolve_relative_uris=False,  # done by nh3, against each article's link
     )
     if not parsed.version and not parsed.entries:
         problem = parsed.get("bozo_exception") or "no RSS or Atom content found"
@@ -88,7 +89,7 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
         raise ParseError(source_url, f"not a feed: malformed XML ({parsed.get('bozo_exception')})")
     feed = parsed.feed
     info = FeedInfo(
-        title=_text(feed.get("title"), feed.get("title_detail")),
+        title=_text(feed.get("title")),
         link=_http_url(feed.get("link"), result.url),
         language=_language(feed.get("language")) or language,
         ttl=_minutes(feed.get("ttl")),
@@ -199,15 +200,17 @@ def _wide_encoding(body: bytes) -> tuple[str | None, int]:
 
 
 def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> Entry | None:
+    link = _http_url(raw.get("link"), base)
     # The outlet's own summary, not its full text: entries link to the article,
-    # and agency copies repeat the summary, so fingerprints can match.
-    summary = _html(raw.get("summary")) or _html(_first_content(raw))
-    title = _text(raw.get("title"), raw.get("title_detail"))
+    # and agency copies repeat the summary, so fingerprints can match. Relative
+    # links in it are relative to the article.
+    article = link or base
+    summary = _html(raw.get("summary"), article) or _html(_first_content(raw), article)
+    title = _text(raw.get("title"))
     if not title and summary:
-        title = _shorten(_text(summary, {"type": "text/html"}) or "")
+        title = _shorten(_text(summary) or "")
     if not title:
         return None  # nothing a reader could recognise
-    link = _http_url(raw.get("link"), base)
     guid = _clean(raw.get("id")) or link or _hash(title, summary)
     detail = raw.get("title_detail") or {}
     return Entry(
@@ -246,27 +249,37 @@ def _clean(value: object) -> str | None:
     return text or None
 
 
-def _text(value: object, detail: Any) -> str | None:
-    """Plain text from a field that may hold HTML."""
+def _text(value: object) -> str | None:
+    """Plain text from a field that may hold HTML: tags are removed whatever
+    type the feed declares, since many readers render titles as HTML anyway
+    (and scripts and styles with their content)."""
     text = _clean(value)
     if text is None:
         return None
-    kind = (detail or {}).get("type", "text/plain")
-    if kind in ("text/html", "application/xhtml+xml") or "&" in text:
+    if "<" in text or "&" in text:
         text = html.unescape(nh3.clean(text, tags=set()))
     return _clean(text)
 
 
-def _html(value: object) -> str | None:
-    """Sanitized HTML, or None when nothing visible remains."""
+def _html(value: object, base: str) -> str | None:
+    """Sanitized HTML with absolute links, or None when nothing visible remains."""
     if not isinstance(value, str):
         return None
     cleaned = nh3.clean(
         _CONTROL.sub("", value),
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=partial(_absolute, base),
     ).strip()
     return cleaned or None
+
+
+def _absolute(base: str, tag: str, attribute: str, value: str) -> str | None:
+    """nh3 attribute filter: URLs made absolute against ``base``; others kept."""
+    if attribute not in ("href", "src", "cite"):
+        return value
+    url = urljoin(base, value.strip())
+    return url if urlsplit(url).scheme in URL_SCHEMES else None
 
 
 def _http_url(value: object, base: str) -> str | None:

@@ -306,3 +306,12 @@ def test_latin1_french_is_not_mistaken_for_cyrillic() -> None:
     parsed = parse("https://x.example/feed", FetchResult("https://x.example/feed", body, {}))
     assert parsed.feed.title == "Été à Paris"
     assert parsed.entries[0].title == "Le café de l'été, très élégant à côté"
+
+
+def test_relative_links_in_a_summary_are_resolved_against_the_article() -> None:
+    (entry,) = load("relative_summary_links.xml").entries
+    assert entry.summary == (
+        '<p><a href="https://news.example.org/2026/photos/1.html" rel="noopener noreferrer'
+        ' nofollow">photos</a> <img src="https://news.example.org/2026/11/img/2.png">'
+        ' <a href="https://cdn.example.net/x" rel="noopener noreferrer nofollow">cdn</a></p>'
+    )
