@@ -1,0 +1,237 @@
+"""Publishing beyond one feed: editor outputs, the site, OPML, XSL, JSON Feed, WebSub."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from lxml import etree
+
+from aggregator.classify import Classifier
+from aggregator.config import parse_config
+from aggregator.pipeline import Ingester
+from aggregator.publish import publish
+from aggregator.store import Store, open_store
+from aggregator.types import Config, Entry, Source
+
+from .support import ATOM, assert_valid_atom, entries
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+FR = "https://fr.example/rss"
+EN = "https://en.example/rss"
+
+
+def item(source: str, n: int, title: str, language: str, **kw: object) -> Entry:
+    values: dict[str, object] = {
+        "source_url": source,
+        "guid": f"{source}#{n}",
+        "link": f"{source.rsplit('/', 1)[0]}/a/{n}",
+        "title": title,
+        "summary": f"<p>{title}.</p>",
+        "published": NOW - timedelta(hours=n),
+        "language": language,
+    }
+    values.update(kw)
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+ITEMS = [
+    item(FR, 1, "Kazakhstan : inondations dans la région de Kostanaï", "fr"),
+    item(FR, 2, "Kazakhstan : le football national en deuil", "fr"),
+    item(FR, 3, "Ouzbékistan : un nouveau terminal à Tachkent", "fr"),
+    # The same story as the first (its English edition, at the same address).
+    item(
+        EN,
+        4,
+        "Kazakhstan floods: thousands evacuated in Kostanay region",
+        "en",
+        link="https://fr.example/a/1?utm_source=wire",
+    ),
+    item(EN, 5, "Kyrgyzstan adopts a media law", "en"),
+]
+
+
+def make_config(tmp_path: Path, **extra: object) -> Config:
+    data: dict[str, object] = {
+        "output": {"dir": "out"},
+        "sources": [{"name": "Le Courrier", "url": FR}, {"name": "The Wire", "url": EN}],
+        **extra,
+    }
+    return parse_config(data, tmp_path / "feeds.yaml")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(tmp_path / "store.sqlite") as store:
+        ingester = Ingester(store, Classifier(), timedelta(days=30))
+        with store.transaction():
+            for name, source in (("Le Courrier", FR), ("The Wire", EN)):
+                store.ensure_source(Source(name, source))
+                ingester.ingest(source, [i for i in ITEMS if i.source_url == source], NOW)
+        yield store
+
+
+def titles(path: Path) -> list[str]:
+    return [str(e["title"]) for e in entries(path)]
+
+
+def test_editor_outputs_filter_by_country_language_source_and_keywords(
+    store: Store, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path,
+        outputs=[
+            {"slug": "kazakhstan-fr", "title": "Kazakhstan en français", "countries": ["kz"],
+             "languages": ["fr"], "exclude": ["football"]},
+            {"slug": "the-wire", "sources": ["The Wire"]},
+            {"slug": "floods", "include": ["inondations", "floods"], "max_entries": 1},
+        ],
+    )  # fmt: skip
+
+    publish(store, config)
+
+    out = config.output.dir
+    assert titles(out / "kazakhstan-fr.xml") == [
+        "Kazakhstan : inondations dans la région de Kostanaï"
+    ]
+    assert titles(out / "the-wire.xml") == [
+        "Kazakhstan floods: thousands evacuated in Kostanay region",
+        "Kyrgyzstan adopts a media law",
+    ]
+    # Both flood reports pass; the earliest (English) represents the story.
+    assert titles(out / "floods.xml") == [
+        "Kazakhstan floods: thousands evacuated in Kostanay region"
+    ]
+    root = assert_valid_atom(out / "kazakhstan-fr.xml")
+    assert root.findtext("a:title", namespaces=ATOM) == "Kazakhstan en français"
+    assert (out / "kazakhstan.xml").exists()  # the defaults are still there
+
+
+def test_a_filtered_output_is_represented_by_a_report_that_passes(
+    store: Store, tmp_path: Path
+) -> None:
+    """The French and English flood reports are one story, represented by the
+    earliest (English) report, except in a French feed."""
+    config = make_config(tmp_path, outputs=[{"slug": "fr", "languages": ["fr"]}])
+
+    publish(store, config)
+
+    french = entries(config.output.dir / "fr.xml")
+    everything = entries(config.output.dir / "central-asia.xml")
+    assert [e["author"] for e in french if "Kostana" in str(e["title"])] == ["Le Courrier"]
+    assert [e["author"] for e in everything if "Kostana" in str(e["title"])] == ["The Wire"]
+    flood = next(e for e in french if "Kostana" in str(e["title"]))
+    assert "Also reported by" in str(flood["content"]) and "The Wire" in str(flood["content"])
+
+
+def test_feeds_follow_what_the_w3c_validator_expects(store: Store, tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        site={"base_url": "https://news.example.org/feeds/", "hub": "https://hub.example/"},
+    )
+
+    publish(store, config)
+
+    root = etree.parse(str(config.output.dir / "kazakhstan.xml")).getroot()
+    links = {link.get("rel"): link.get("href") for link in root.findall("a:link", ATOM)}
+    assert links["self"] == "https://news.example.org/feeds/kazakhstan.xml"
+    assert links["hub"] == "https://hub.example/"
+    assert root.findtext("a:author/a:name", namespaces=ATOM)
+    ids = [e.findtext("a:id", namespaces=ATOM) for e in root.findall("a:entry", ATOM)]
+    assert len(ids) == len(set(ids)) > 0
+    for entry in root.findall("a:entry", ATOM):
+        assert entry.findtext("a:author/a:name", namespaces=ATOM)
+        assert entry.get("{http://www.w3.org/XML/1998/namespace}lang") in ("fr", "en")
+        assert entry.findtext("a:updated", namespaces=ATOM).endswith("Z")
+        source = entry.find("a:source", ATOM)
+        assert source is not None and source.findtext("a:id", namespaces=ATOM) in (FR, EN)
+
+
+def test_index_opml_and_stylesheet(store: Store, tmp_path: Path) -> None:
+    config = make_config(tmp_path, site={"base_url": "https://news.example.org/feeds/"})
+
+    publish(store, config)
+
+    out = config.output.dir
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.count('rel="alternate" type="application/atom+xml"') == 6
+    assert "https://news.example.org/feeds/kazakhstan.xml" in index
+    assert "Kazakhstan floods: thousands evacuated in Kostanay region" in index
+    assert 'href="feeds.opml"' in index
+    opml = etree.parse(str(out / "feeds.opml")).getroot()
+    urls = [o.get("xmlUrl") for o in opml.iter("outline")]
+    assert urls[0] == "https://news.example.org/feeds/kazakhstan.xml"
+    assert len(urls) == 6
+    feed = (out / "kazakhstan.xml").read_text(encoding="utf-8")
+    assert '<?xml-stylesheet type="text/xsl" href="feed.xsl"?>' in feed
+    xsl = etree.XSLT(etree.parse(str(out / "feed.xsl")))
+    page = str(xsl(etree.parse(str(out / "kazakhstan.xml"))))
+    assert "Kazakhstan floods: thousands evacuated in Kostanay region" in page
+    assert "https://news.example.org/feeds/kazakhstan.xml" in page
+
+
+def test_json_feed(store: Store, tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path, output={"dir": "out", "json_feed": True}, site={"base_url": "https://n.example/"}
+    )
+
+    publish(store, config)
+
+    feed = json.loads((config.output.dir / "kazakhstan.json").read_text(encoding="utf-8"))
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == "https://n.example/kazakhstan.json"
+    flood = next(i for i in feed["items"] if "Kostanay" in i["title"])
+    assert flood["id"].startswith("urn:uuid:")
+    assert flood["tags"] == ["kz"]
+    assert flood["date_published"] == "2026-11-25T08:00:00Z"
+    assert flood["authors"] == [{"name": "The Wire"}]
+    assert "Also reported by" in flood["content_html"]
+
+
+class Hub:
+    """A WebSub hub on 127.0.0.1 that records pings."""
+
+    def __init__(self) -> None:
+        self.pings: list[dict[str, list[str]]] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers["Content-Length"])
+                hub.pings.append(parse_qs(self.rfile.read(length).decode()))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_websub_hub_is_pinged_for_changed_feeds_only(store: Store, tmp_path: Path) -> None:
+    hub = Hub()
+    config = make_config(
+        tmp_path, site={"base_url": "https://news.example.org/feeds/", "hub": hub.url}
+    )
+    try:
+        publish(store, config)
+        first = len(hub.pings)
+        publish(store, config)  # nothing changed
+        second = len(hub.pings)
+    finally:
+        hub.server.shutdown()
+        hub.server.server_close()
+
+    assert first == 6 and second == 6
+    assert {
+        "hub.mode": ["publish"],
+        "hub.url": ["https://news.example.org/feeds/kazakhstan.xml"],
+    } in (hub.pings)
