@@ -19,10 +19,12 @@ def yaml_blocks(text: str) -> list[str]:
 
 
 def test_readme_feeds_yaml_examples_load(tmp_path: Path) -> None:
-    blocks = [b for b in yaml_blocks(README) if "sources:" in b]
-    assert blocks
+    """Every YAML example loads; a partial one (e.g. outputs:) joins the full one."""
+    blocks = [yaml.safe_load(b) for b in yaml_blocks(README)]
+    full = next(b for b in blocks if "sources" in b)
+    assert len(blocks) >= 2
     for block in blocks:
-        config = parse_config(yaml.safe_load(block), tmp_path / "feeds.yaml")
+        config = parse_config({**full, **block}, tmp_path / "feeds.yaml")
         assert config.sources
 
 
