@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= feeds.yaml
 
-.PHONY: run test lint demo clean
+.PHONY: run test lint demo clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -34,3 +38,6 @@ clean:
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m aggregator.demo --samples demo --output demo-output
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.refresh --reader

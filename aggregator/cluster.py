@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import yaml
@@ -245,15 +245,20 @@ class Concepts:
                 else:
                     self.prefixes.setdefault(_fold(form), f"@{concept}")
         self.longest = max(map(len, self.prefixes), default=0)
+        self._seen: dict[str, str | None] = {}
 
     def find(self, word: str) -> str | None:
         """The concept of a folded word: a whole-word entry, else the longest prefix."""
-        if word in self.words:
-            return self.words[word]
-        for size in range(min(len(word), self.longest), 1, -1):
-            if (concept := self.prefixes.get(word[:size])) is not None:
-                return concept
-        return None
+        if word in self._seen:
+            return self._seen[word]
+        concept = self.words.get(word)
+        if concept is None:
+            for size in range(min(len(word), self.longest), 1, -1):
+                if (concept := self.prefixes.get(word[:size])) is not None:
+                    break
+        if len(self._seen) < 1 << 17:
+            self._seen[word] = concept
+        return concept
 
 
 @cache
@@ -262,6 +267,7 @@ def _concepts() -> Concepts:
     return Concepts(yaml.safe_load(data))
 
 
+@lru_cache(maxsize=1 << 16)
 def skeleton(word: str) -> str:
     """A folded word in Latin letters with spelling variants merged."""
     latin = word.translate(_CYRILLIC)
@@ -272,7 +278,10 @@ def skeleton(word: str) -> str:
 
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е").replace("й", "и"))
-    return "".join(c for c in text if not unicodedata.combining(c))
+    return _COMBINING.sub("", text)
+
+
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def _strip_tags(markup: str) -> str:

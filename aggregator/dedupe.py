@@ -37,6 +37,7 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "stm_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WORD = re.compile(r"\w+")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def canonical_url(url: str) -> str:
@@ -78,8 +79,7 @@ def _is_tracking(name: str) -> bool:
 def normalize_text(text: str) -> str:
     """Case-, accent- and punctuation-insensitive words of a text, space-joined."""
     text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(_WORD.findall(text))
+    return " ".join(_WORD.findall(_COMBINING.sub("", text)))
 
 
 #: Fewer words than this are too little evidence that two texts are one story:

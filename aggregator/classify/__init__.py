@@ -103,7 +103,12 @@ Key = tuple[str, ...]
 
 
 class Gazetteer:
-    """Terms indexed by their folded tokens, with per-label suppress phrases."""
+    """Terms indexed by their folded tokens, with per-label suppress phrases.
+
+    Keys are looked up only at tokens that start one (an index of first
+    tokens, with the longest key starting there), so the cost of a text is
+    about one dictionary look-up per word.
+    """
 
     def __init__(self, terms: Iterable[Term], suppress: Iterable[tuple[str, str]] = ()) -> None:
         self._terms: dict[Key, list[Term]] = defaultdict(list)
@@ -115,8 +120,8 @@ class Gazetteer:
         for label, phrase in suppress:
             if key := term_tokens(phrase):
                 self._suppress[key].add(label)
-        lengths = [len(k) for k in (*self._terms, *self._suppress)]
-        self._longest = max(lengths, default=1)
+        self._term_starts = _longest_by_first_token(self._terms)
+        self._suppress_starts = _longest_by_first_token(self._suppress)
 
     def __len__(self) -> int:
         return sum(len(terms) for terms in self._terms.values())
@@ -124,14 +129,22 @@ class Gazetteer:
     def find(self, text: str) -> Iterator[tuple[Term, str]]:
         """Yield each term found in ``text``, left to right, with the text it matched."""
         folded = fold(text)
-        spans = [(m.start(), m.end()) for m in _TOKEN.finditer(folded.text)]
-        words = [folded.text[a:b] for a, b in spans]
+        matches = list(_TOKEN.finditer(folded.text))
+        words = [m.group() for m in matches]
         blocked = self._blocked(words)
-        i = 0
-        while i < len(words):
-            for size in range(min(self._longest, len(words) - i), 0, -1):
-                original = folded.span(spans[i][0], spans[i + size - 1][1])
-                term = self._pick(tuple(words[i : i + size]), original, blocked, i, size)
+        starts = self._term_starts
+        i, count = 0, len(words)
+        while i < count:
+            longest = starts.get(words[i])
+            if longest is None:
+                i += 1
+                continue
+            for size in range(min(longest, count - i), 0, -1):
+                candidates = self._terms.get(tuple(words[i : i + size]))
+                if not candidates:
+                    continue
+                original = folded.span(matches[i].start(), matches[i + size - 1].end())
+                term = _pick(candidates, original, blocked, i, size)
                 if term is not None:
                     yield term, original
                     i += size
@@ -139,27 +152,39 @@ class Gazetteer:
             else:
                 i += 1
 
-    def _blocked(self, words: list[str]) -> list[set[str]]:
-        """For each token, the labels a suppress phrase covering it blocks."""
-        blocked: list[set[str]] = [set() for _ in words]
-        for i in range(len(words)):
-            for size in range(min(self._longest, len(words) - i), 0, -1):
+    def _blocked(self, words: list[str]) -> dict[int, set[str]]:
+        """Token index -> the labels a suppress phrase covering it blocks."""
+        blocked: dict[int, set[str]] = {}
+        starts = self._suppress_starts
+        for i, word in enumerate(words):
+            longest = starts.get(word)
+            if longest is None:
+                continue
+            for size in range(min(longest, len(words) - i), 0, -1):
                 labels = self._suppress.get(tuple(words[i : i + size]))
                 if labels:
                     for j in range(i, i + size):
-                        blocked[j] |= labels
+                        blocked.setdefault(j, set()).update(labels)
         return blocked
 
-    def _pick(
-        self, key: Key, original: str, blocked: list[set[str]], start: int, size: int
-    ) -> Term | None:
-        for term in self._terms.get(key, ()):
-            if any(term.label in blocked[j] for j in range(start, start + size)):
-                continue
-            if term.case_sensitive and term_tokens(original, True) != term_tokens(term.form, True):
-                continue
-            return term
-        return None
+
+def _longest_by_first_token(keys: Iterable[Key]) -> dict[str, int]:
+    longest: dict[str, int] = {}
+    for key in keys:
+        longest[key[0]] = max(longest.get(key[0], 0), len(key))
+    return longest
+
+
+def _pick(
+    candidates: list[Term], original: str, blocked: dict[int, set[str]], start: int, size: int
+) -> Term | None:
+    for term in candidates:
+        if blocked and any(term.label in blocked.get(j, ()) for j in range(start, start + size)):
+            continue
+        if term.case_sensitive and term_tokens(original, True) != term_tokens(term.form, True):
+            continue
+        return term
+    return None
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -1,0 +1,390 @@
+"""Speed and memory of whole refreshes against a local farm of N feeds.
+
+    python -m benchmarks.refresh [--sizes 100,200,500,1000] [--items 50] [--reader] [--keep]
+
+For each N, builds a farm of N sources x M items (``benchmarks/farm.py``:
+RSS and Atom, French, English and Russian, ~2 kB of HTML per item, one item
+in ten an agency copy), serves it on 127.0.0.1 from another process (ETag and
+Last-Modified, keep-alive) and measures, each phase as a whole process (so
+interpreter start-up and imports count; the child reports its own peak RSS
+and CPU time):
+
+a) ``cold``: ``aggregator refresh --force`` into an empty store;
+b) ``warm``: the same again, every source answering 304;
+c) ``changed``: again after 10% of the sources got 5 new items each;
+d) ``publish``: ``publish()`` alone, after deleting ``output/`` so that every
+   file is written.
+
+With ``--reader`` (``pip install -e '.[bench]'``), lemon24/reader updates the
+same farm (16 workers) cold and warm, also each as a whole process, after its
+feeds were added in a process that is not timed; the ratios ours/reader are
+printed. The server shares the machine with the process measured.
+
+Targets: cold 200x50 at least 10x faster than reader, warm no slower than
+reader, cold 1000x50 under 20 s and 400 MB, and time(2N) <= 2.2 x time(N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+
+from benchmarks import farm
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 16
+CHANGED_FRACTION = 0.1
+NEW_PER_CHANGED = 5
+
+#: Run first in every measured process: report its own peak RSS and CPU at exit.
+PRELUDE = """\
+import atexit, resource, sys
+def _probe_report():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write(f"\\nPROBE maxrss_kb={u.ru_maxrss} cpu_s={u.ru_utime + u.ru_stime:.3f}\\n")
+    sys.stderr.flush()
+atexit.register(_probe_report)
+"""
+
+REFRESH = """
+from aggregator.cli import cli
+cli.main(sys.argv[1:], prog_name="aggregator", standalone_mode=False)
+"""
+
+PUBLISH = """
+from aggregator.config import load_config
+from aggregator.publish import publish
+from aggregator.store import open_store
+config = load_config(sys.argv[1])
+store = open_store(config.storage)
+try:
+    report = publish(store, config)
+finally:
+    store.close()
+print(f"{len(report.written)} files written, {len(report.unchanged)} unchanged")
+"""
+
+READER_SETUP = """
+from pathlib import Path
+from reader import make_reader
+r = make_reader(sys.argv[1])
+for url in Path(sys.argv[2]).read_text().split():
+    r.add_feed(url, exist_ok=True)
+r.close()
+"""
+
+READER_UPDATE = """
+import inspect
+from reader import make_reader
+r = make_reader(sys.argv[1])
+kwargs = {"workers": int(sys.argv[2])}
+if "scheduled" in inspect.signature(r.update_feeds).parameters:
+    kwargs["scheduled"] = False  # every feed, like refresh --force
+r.update_feeds(**kwargs)
+print(f"entries={r.get_entry_counts().total} broken={r.get_feed_counts(broken=True).total}")
+r.close()
+"""
+
+SUMMARY = re.compile(
+    r"(\d+) sources: (\d+) updated, (\d+) unchanged, (\d+) failed.*?; (\d+) new items"
+)
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak_mb: float
+    stdout: str
+
+
+@dataclass
+class Row:
+    n: int
+    phase: str
+    items: int
+    run: Run
+    notes: list[str] = field(default_factory=list)
+
+
+class ProbeError(RuntimeError):
+    pass
+
+
+def probe(code: str, args: list[str], cwd: Path) -> Run:
+    """Run ``code`` in a new interpreter; its wall time, CPU time and peak RSS."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PRELUDE + code, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    wall = time.perf_counter() - started
+    reports = re.findall(r"PROBE maxrss_kb=(\d+) cpu_s=([\d.]+)", done.stderr)
+    if done.returncode != 0 or not reports:
+        raise ProbeError(
+            f"exit {done.returncode}: {done.stderr.strip()[-2000:]}\n{done.stdout[-2000:]}"
+        )
+    rss_kb, cpu = reports[-1]
+    return Run(wall, float(cpu), int(rss_kb) / 1024, done.stdout)
+
+
+def stored_items(folder: Path) -> int:
+    with sqlite3.connect(f"file:{folder / 'bench.sqlite'}?mode=ro", uri=True) as conn:
+        count: int = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    return count
+
+
+def check_refresh(run: Run, n: int, updated: int, unchanged: int, new: int) -> list[str]:
+    """What differs from the expected summary line of ``refresh``."""
+    found = SUMMARY.search(run.stdout)
+    if found is None:
+        return ["no summary line in the output of refresh"]
+    got = tuple(int(g) for g in found.groups())
+    want = (n, updated, unchanged, 0, new)
+    if got == want:
+        return []
+    names = ("sources", "updated", "unchanged", "failed", "new items")
+    return [
+        f"{name} {g} (expected {w})" for name, g, w in zip(names, got, want, strict=True) if g != w
+    ]
+
+
+class Table:
+    HEADER = (
+        f"{'N':>5} {'M':>4}  {'phase':<14} {'items':>7} {'wall s':>7} {'CPU s':>7}"
+        f" {'items/s':>8} {'peak MB':>8}"
+    )
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        print(self.HEADER, flush=True)
+
+    def add(self, row: Row, m: int) -> None:
+        self.rows.append(row)
+        rate = f"{row.items / row.run.wall:,.0f}" if row.items else "-"
+        print(
+            f"{row.n:>5} {m:>4}  {row.phase:<14} {row.items:>7} {row.run.wall:>7.2f}"
+            f" {row.run.cpu:>7.2f} {rate:>8} {row.run.peak_mb:>8.0f}",
+            flush=True,
+        )
+        for note in row.notes:
+            print(f"{'':>12}  ! {note}", flush=True)
+
+    def get(self, n: int, phase: str) -> Run | None:
+        for row in self.rows:
+            if row.n == n and row.phase == phase:
+                return row.run
+        return None
+
+
+class Server:
+    """``python -m benchmarks.farm serve`` in a child process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.farm", "serve", "--dir", str(folder), "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"the farm server did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def reader_available() -> str | None:
+    """The installed reader's version, or None."""
+    try:
+        import reader
+    except ImportError:
+        return None
+    return str(getattr(reader, "__version__", "?"))
+
+
+def measure(n: int, m: int, folder: Path, table: Table, with_reader: bool, seed: int) -> None:
+    started = time.perf_counter()
+    farm.build(folder, n, m, seed=seed)
+    size = sum(p.stat().st_size for p in (folder / "feeds").iterdir()) / 1e6
+    print(
+        f"{'':>12}  (farm of {n} x {m} built in {time.perf_counter() - started:.1f} s,"
+        f" {size:.1f} MB, in {folder})",
+        flush=True,
+    )
+    server = Server(folder)
+    try:
+        config = farm.write_config(folder, server.port, n)
+        refresh = [str(config), "--force"]
+
+        run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
+        notes = check_refresh(run, n, n, 0, n * m)
+        if (count := stored_items(folder)) != n * m:
+            notes.append(f"{count} items in the store (expected {n * m})")
+        table.add(Row(n, "cold", n * m, run, notes), m)
+
+        run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
+        table.add(Row(n, "warm", 0, run, check_refresh(run, n, 0, n, 0)), m)
+
+        if with_reader:
+            measure_reader(n, m, folder, server.port, table)
+
+        changed = len(farm.mutate(folder, CHANGED_FRACTION, seed=seed + 1))
+        new = changed * NEW_PER_CHANGED
+        run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
+        notes = check_refresh(run, n, changed, n - changed, new)
+        if (count := stored_items(folder)) != n * m + new:
+            notes.append(f"{count} items in the store (expected {n * m + new})")
+        table.add(Row(n, f"changed {changed}", new, run, notes), m)
+
+        shutil.rmtree(folder / "output", ignore_errors=True)
+        run = probe(PUBLISH, [str(config)], folder)
+        table.add(Row(n, "publish", stored_items(folder), run), m)
+    finally:
+        server.stop()
+
+
+def measure_reader(n: int, m: int, folder: Path, port: int, table: Table) -> None:
+    db = folder / "reader.sqlite"
+    urls = folder / "reader-urls.txt"
+    urls.write_text("".join(f"http://127.0.0.1:{port}/{farm.feed_path(i)}\n" for i in range(n)))
+    probe(READER_SETUP, [str(db), str(urls)], folder)  # not timed
+    for phase, expected in (("reader cold", n * m), ("reader warm", 0)):
+        run = probe(READER_UPDATE, [str(db), str(WORKERS)], folder)
+        notes = []
+        found = re.search(r"entries=(\d+) broken=(\d+)", run.stdout)
+        if found is None:
+            notes.append("no counts printed")
+        else:
+            entries, broken = int(found[1]), int(found[2])
+            if entries != n * m:
+                notes.append(f"{entries} entries stored (expected {n * m})")
+            if broken:
+                notes.append(f"{broken} feeds failed")
+        table.add(Row(n, phase, expected, run, notes), m)
+
+
+def verdict(ok: bool) -> str:
+    return "holds" if ok else "MISSES"
+
+
+def report_targets(table: Table, sizes: list[int], m: int, with_reader: bool) -> None:
+    print("\nours / reader (wall time; below 1 means we are faster):")
+    for n in sizes:
+        for phase in ("cold", "warm"):
+            ours, theirs = table.get(n, phase), table.get(n, f"reader {phase}")
+            if ours and theirs:
+                print(
+                    f"  N={n:<5} {phase}: {ours.wall / theirs.wall:.3f}"
+                    f"  (reader takes {theirs.wall / ours.wall:.1f}x our time)"
+                )
+    if not with_reader:
+        print("  reader not measured")
+
+    print("\ntargets:")
+    ours, theirs = table.get(200, "cold"), table.get(200, "reader cold")
+    if m == 50 and ours and theirs:
+        ratio = theirs.wall / ours.wall
+        print(
+            f"  cold 200x50 at least 10x faster than reader: {verdict(ratio >= 10)} ({ratio:.1f}x)"
+        )
+    else:
+        print("  cold 200x50 at least 10x faster than reader: not measured")
+    warm = [(n, table.get(n, "warm"), table.get(n, "reader warm")) for n in sizes]
+    pairs = [(n, a, b) for n, a, b in warm if a and b]
+    if pairs:
+        for n, a, b in pairs:
+            print(
+                f"  warm {n}x{m} no slower than reader: {verdict(a.wall <= b.wall)}"
+                f" ({a.wall:.2f} s vs {b.wall:.2f} s)"
+            )
+    else:
+        print("  warm unchanged no slower than reader: not measured")
+    big = table.get(1000, "cold")
+    if m == 50 and big:
+        ok = big.wall < 20 and big.peak_mb < 400
+        print(
+            f"  cold 1000x50 under 20 s and 400 MB: {verdict(ok)}"
+            f" ({big.wall:.1f} s, {big.peak_mb:.0f} MB)"
+        )
+    else:
+        print("  cold 1000x50 under 20 s and 400 MB: not measured")
+    doubles = [(x, y) for x, y in pairwise(sorted(sizes)) if y == 2 * x]
+    if not doubles:
+        print("  scaling time(2N) <= 2.2 x time(N): not measured (no size doubles the previous)")
+    for x, y in doubles:
+        for phase in ("cold", "warm", "changed", "publish"):
+            small, large = (
+                next((r.run for r in table.rows if r.n == n and r.phase.startswith(phase)), None)
+                for n in (x, y)
+            )
+            if small and large:
+                factor = large.wall / small.wall
+                print(f"  scaling {phase} {x} -> {y}: {verdict(factor <= 2.2)} (x{factor:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="100,200,500,1000", help="numbers of sources")
+    parser.add_argument("--items", type=int, default=50, help="items per source")
+    parser.add_argument("--reader", action="store_true", help="also measure lemon24/reader")
+    parser.add_argument("--keep", action="store_true", help="keep the farms and stores")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    with_reader = False
+    if args.reader:
+        version = reader_available()
+        if version is None:
+            print(
+                "reader is not installed: install the benchmark extras with"
+                " `.venv/bin/pip install -e '.[bench]'` (or `make bench`); measuring ours only",
+                flush=True,
+            )
+        else:
+            with_reader = True
+            print(f"reader {version}, {WORKERS} workers", flush=True)
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs;"
+        f" sources x {args.items} items; each phase is a whole process",
+        flush=True,
+    )
+    base = Path(tempfile.mkdtemp(prefix="bench-refresh-"))
+    table = Table()
+    try:
+        for n in sizes:
+            measure(n, args.items, base / f"n{n}", table, with_reader, args.seed)
+    finally:
+        if args.keep:
+            print(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    report_targets(table, sizes, args.items, with_reader)
+
+
+if __name__ == "__main__":
+    main()

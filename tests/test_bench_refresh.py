@@ -1,0 +1,25 @@
+"""The refresh benchmark runs end to end at a tiny size (its figures are not checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_refresh_benchmark_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.refresh", "--sizes", "3", "--items", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    phases = {row[2] for row in rows if len(row) > 3 and row[:2] == ["3", "5"]}
+    assert {"cold", "warm", "changed", "publish"} <= phases, result.stdout
+    assert "!" not in result.stdout, result.stdout  # no unexpected counts or failures
+    assert "targets:" in result.stdout
