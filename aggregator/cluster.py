@@ -33,20 +33,21 @@ the store.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 
 import yaml
+
+from .classify import FAST_YAML, lead
 
 #: Two reports of one story are at most this far apart.
 WINDOW = timedelta(hours=72)
@@ -71,7 +72,7 @@ STEM = 5
 #: Place key length: places agree when their skeletons start alike (Chine, China).
 PLACE_KEY = 3
 
-_TAG = re.compile(r"<[^>]*>")
+
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+")
 _NUMBER = re.compile(
     r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)\s*([^\W\d_]*)"
@@ -154,6 +155,11 @@ class Signature:
     #: Towns, provinces and capitals the title names, as short keys ("jam").
     places: frozenset[str] = frozenset()
 
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """The features without numbers."""
+        return frozenset(f for f in self.features if not f[0].isdigit())
+
     def dumps(self) -> str:
         return json.dumps(
             [sorted(self.features), sorted(self.title), sorted(self.numbers),
@@ -170,7 +176,7 @@ class Signature:
 def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Signature:
     """The signature of an item; ``places`` are the towns, provinces and
     capitals its title names, as written."""
-    summary = _strip_tags(summary or "")
+    summary = lead(summary)
     return Signature(
         features=features(title, summary),
         title=features(title, None),
@@ -182,8 +188,7 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
 
 def features(title: str, summary: str | None) -> frozenset[str]:
     """The language-light features of an item's text; see the module docstring."""
-    text = f"{title} {_strip_tags(summary or '')}"
-    return frozenset(_features(text))
+    return frozenset(_features(f"{title} {lead(summary)}"))
 
 
 def place_keys(place: str) -> Iterable[str]:
@@ -217,18 +222,24 @@ def _telling(number: str) -> bool:
 
 
 def _features(text: str) -> Iterable[str]:
-    concepts = _concepts()
     for word in _WORD.findall(_fold(text)):
-        if word in STOPWORDS:
-            continue
-        if word[0].isdigit():
-            yield word.replace(",", ".")
-        elif word in NUMBER_WORDS:
-            yield NUMBER_WORDS[word]
-        elif len(word) > 1:
-            yield skeleton(word)[:STEM]
-            if concept := concepts.find(word):
-                yield concept
+        yield from _word_features(word)
+
+
+@lru_cache(maxsize=1 << 17)
+def _word_features(word: str) -> tuple[str, ...]:
+    """The features of one folded word: nothing, a number, or a stem and its concept."""
+    if word in STOPWORDS:
+        return ()
+    if word[0].isdigit():
+        return (word.replace(",", "."),)
+    if word in NUMBER_WORDS:
+        return (NUMBER_WORDS[word],)
+    if len(word) <= 1:
+        return ()
+    concept = _concepts().find(word)
+    stem = skeleton(word)[:STEM]
+    return (stem, concept) if concept else (stem,)
 
 
 class Concepts:
@@ -264,7 +275,7 @@ class Concepts:
 @cache
 def _concepts() -> Concepts:
     data = resources.files("aggregator").joinpath("data/concepts.yaml").read_text(encoding="utf-8")
-    return Concepts(yaml.safe_load(data))
+    return Concepts(yaml.load(data, Loader=FAST_YAML))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -282,10 +293,6 @@ def _fold(text: str) -> str:
 
 
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
-def _strip_tags(markup: str) -> str:
-    return html.unescape(_TAG.sub(" ", markup))
 
 
 @dataclass(frozen=True)
@@ -346,17 +353,20 @@ def contrasting(a: Signature, b: Signature, similarity: float) -> bool:
     )
 
 
-def same_story(a: Doc, b: Doc, similarity: float, word_similarity: float) -> bool:
-    """The decision for one pair, given their similarity with and without
-    numbers (a shared number only counts beside shared words)."""
-    if conflicting(a, b) or contrasting(a.signature, b.signature, similarity):
+def same_story(a: Doc, b: Doc, similarity: float, word_similarity: Callable[[], float]) -> bool:
+    """The decision for one pair, given their similarity, and how to get their
+    similarity without numbers (a shared number only counts beside shared
+    words; computed only when needed)."""
+    if similarity < THRESHOLD_WITH_NUMBER or conflicting(a, b):
+        return False
+    if contrasting(a.signature, b.signature, similarity):
         return False
     if similarity >= THRESHOLD:
         return True
     shared = a.signature.numbers & b.signature.numbers
     # A round two-digit number (10, 20) is in too many stories to tell one alone.
     telling = len(shared) >= 2 or any(not _round(n) for n in shared)
-    return telling and word_similarity >= THRESHOLD_WITH_NUMBER
+    return telling and word_similarity() >= THRESHOLD_WITH_NUMBER
 
 
 @dataclass
@@ -368,6 +378,7 @@ class StoryIndex:
     #: Weights as first computed: an index lives for one refresh, and the few
     #: items a refresh adds barely move document frequencies.
     _weights: dict[str, float] = field(default_factory=dict)
+    _totals: dict[frozenset[str], float] = field(default_factory=dict)
 
     def add(self, doc: Doc) -> None:
         self.docs[doc.item_id] = doc
@@ -382,13 +393,20 @@ class StoryIndex:
             weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
         return weight
 
+    def total(self, features: frozenset[str]) -> float:
+        """The summed weight of a feature set (cached: sets are compared often)."""
+        total = self._totals.get(features)
+        if total is None:
+            total = self._totals[features] = sum(map(self.weight, features))
+        return total
+
     def similarity(self, a: frozenset[str], b: frozenset[str]) -> float:
         weight = self.weight
         shared = sum(map(weight, a & b))
         if not shared:
             return 0.0
-        weight_a = sum(map(weight, a))
-        weight_b = sum(map(weight, b))
+        weight_a = self.total(a)
+        weight_b = self.total(b)
         jaccard = shared / (weight_a + weight_b - shared)
         containment = shared / min(weight_a, weight_b)
         return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
@@ -409,8 +427,13 @@ class StoryIndex:
             if other.source == doc.source:
                 continue
             score = self.similarity(doc.features, other.features)
-            words = self.similarity(_words(doc.features), _words(other.features))
-            if same_story(doc, other, score, words) and (best is None or score > best.similarity):
+            if best is not None and score <= best.similarity:
+                continue
+
+            def words(other: Doc = other) -> float:
+                return self.similarity(doc.signature.words, other.signature.words)
+
+            if same_story(doc, other, score, words):
                 best = Hit(other.item_id, other.story_id, score)
         return best
 
@@ -418,10 +441,6 @@ class StoryIndex:
 def _stems(features: frozenset[str]) -> frozenset[str]:
     """Word stems and numbers, without concepts."""
     return frozenset(f for f in features if not f.startswith("@"))
-
-
-def _words(features: frozenset[str]) -> frozenset[str]:
-    return frozenset(f for f in features if not f[0].isdigit())
 
 
 def _short_text_penalty(a: frozenset[str], b: frozenset[str]) -> float:

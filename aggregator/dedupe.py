@@ -85,15 +85,19 @@ def normalize_text(text: str) -> str:
 #: Fewer words than this are too little evidence that two texts are one story:
 #: short recurring titles ("Exchange rates for 12 May") would merge across days.
 MIN_FINGERPRINT_WORDS = 8
+#: Characters of a summary's text a fingerprint covers.
+FINGERPRINT_LEAD = 1500
 
 
 def fingerprint(entry: Entry) -> str | None:
     """A hash of the item's normalized title and summary text, or None if too short.
 
     Two items with the same words in the same order, whatever their markup,
-    case, accents or punctuation, have the same fingerprint.
+    case, accents or punctuation, have the same fingerprint. Only the lead of
+    the summary counts (:data:`FINGERPRINT_LEAD` characters).
     """
-    summary = normalize_text(html.unescape(re.sub(r"<[^>]*>", " ", entry.summary or "")))
+    markup = (entry.summary or "")[: FINGERPRINT_LEAD * 3]
+    summary = normalize_text(html.unescape(re.sub(r"<[^>]*>", " ", markup))[:FINGERPRINT_LEAD])
     title = normalize_text(entry.title)
     if len(title.split()) + len(summary.split()) < MIN_FINGERPRINT_WORDS:
         return None

@@ -104,8 +104,13 @@ ALTER TABLE sources ADD COLUMN gone TEXT;          -- when it answered 410 Gone;
 ALTER TABLE sources ADD COLUMN moved_to TEXT;      -- where a permanent redirect sent it
 """
 
+#: Version 4: replacing an item's labels without scanning every label.
+LABEL_INDEX = """
+CREATE INDEX item_labels_item ON item_labels (item_id);
+"""
+
 #: Migrations: index i upgrades user_version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING, SCHEDULING)
+MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING, SCHEDULING, LABEL_INDEX)
 
 
 @dataclass(frozen=True)
@@ -403,7 +408,7 @@ class Store:
             ),
         )
         assert cursor.lastrowid is not None
-        self._set_labels(cursor.lastrowid, classification)
+        self._set_labels(cursor.lastrowid, classification, new=True)
         return cursor.lastrowid
 
     def update_item(
@@ -456,8 +461,9 @@ class Store:
         )
         self._set_labels(item_id, classification)
 
-    def _set_labels(self, item_id: int, classification: Classification) -> None:
-        self._conn.execute("DELETE FROM item_labels WHERE item_id = ?", (item_id,))
+    def _set_labels(self, item_id: int, classification: Classification, new: bool = False) -> None:
+        if not new:
+            self._conn.execute("DELETE FROM item_labels WHERE item_id = ?", (item_id,))
         self._conn.executemany(
             "INSERT INTO item_labels (label, item_id) VALUES (?, ?)",
             [(label, item_id) for label in classification.labels],

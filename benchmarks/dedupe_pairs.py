@@ -64,7 +64,10 @@ def decide_all(pairs: list[dict[str, object]]) -> list[Outcome]:
     for n, (pair, (a, b)) in enumerate(zip(pairs, docs, strict=True)):
         conflict = cluster.conflicting(a, b)
         similarity = index.similarity(a.features, b.features)
-        words = index.similarity(cluster._words(a.features), cluster._words(b.features))
+
+        def words(a: cluster.Doc = a, b: cluster.Doc = b) -> float:
+            return index.similarity(a.signature.words, b.signature.words)
+
         merged = cluster.same_story(a, b, similarity, words)
         outcomes.append(Outcome(str(pair["kind"]), bool(pair["same"]), merged, similarity,
                                 conflict, n))  # fmt: skip
