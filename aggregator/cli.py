@@ -2,7 +2,7 @@
 
 Exit codes: 0 the command completed (a refresh completes even when some
 sources failed: they are reported); 1 invalid configuration; 3 unusable
-store; 2 wrong usage (click's own).
+store; 75 another refresh holds the store's lock; 2 wrong usage (click's own).
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ from . import __version__
 from .classify import LABELS, Classifier
 from .config import load_config
 from .errors import ConfigError, StoreError
+from .lock import Locked, exclusive, lock_path
+from .pipeline import reclassify_all
 from .pipeline import refresh as run_refresh
-from .publish import publish, source_priorities, story_of
+from .publish import outputs, publish, source_priorities, stories, story_of
 from .store import Store, StoredItem, open_store
-from .types import COUNTRIES, Classification, Config, Entry, RunReport, Status
+from .types import COUNTRIES, Classification, Config, RunReport, Status
 
 EXIT_CONFIG = 1
 EXIT_STORE = 3
+#: Another aggregator holds the store's lock (EX_TEMPFAIL: try again later).
+EXIT_LOCKED = 75
 
 log = logging.getLogger("aggregator")
 
@@ -77,7 +81,7 @@ def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
     even if some sources failed.
     """
     config = _load(config_path)
-    with _open(config) as store:
+    with _locked(config), _open(config) as store:
         report = run_refresh(config, store, force=force)
     if not ctx.obj["quiet"]:
         _print_report(report, config)
@@ -108,8 +112,11 @@ def run(config_path: Path) -> None:
             log.error("keeping the previous configuration: %s", e)
         cfg = current["config"]
         try:
-            with _store_or_raise(cfg) as store:
+            with exclusive(lock_path(cfg.storage)), _store_or_raise(cfg) as store:
                 report = run_refresh(cfg, store)
+        except Locked as e:
+            log.warning("skipping this check: %s", e)
+            return
         except StoreError as e:
             log.error("refresh failed: %s", e)
             return
@@ -216,17 +223,9 @@ def reclassify(ctx: click.Context, config_path: Path) -> None:
     """Classify every stored item again, with the current gazetteer and
     feeds.yaml rules, and publish. Use after changing classify: rules."""
     config = _load(config_path)
-    classifier = Classifier.from_config(config.classify)
-    hints = {s.url: s.country for s in config.sources}
-    changed = total = 0
-    with _open(config) as store:
+    with _locked(config), _open(config) as store:
         with store.transaction():
-            for item in list(store.all_items()):
-                total += 1
-                new = classifier.classify(_as_entry(item), hints.get(item.source_url))
-                if (new.countries, new.regional) != (item.countries, item.regional):
-                    changed += 1
-                store.set_classification(item.id, new)
+            total, changed = reclassify_all(store, config)
         report = publish(store, config)
     if not ctx.obj["quiet"]:
         click.echo(
@@ -249,7 +248,46 @@ def explain(config_path: Path, url: str) -> None:
             _print_item(store, item, source_priorities(config))
 
 
+@cli.command()
+@config_option
+@click.option("--limit", default=10, show_default=True, help="Entries shown per feed.")
+def preview(config_path: Path, limit: int) -> None:
+    """Show what the current feeds.yaml would publish from the stored items,
+    per feed, without writing anything.
+
+    The stored items are classified again with the current classify: rules
+    (in a transaction that is rolled back), then each output's filters are
+    applied: try a rule change here before running reclassify.
+    """
+    config = _load(config_path)
+    with _open(config) as store, store.rolled_back():
+        total, changed = reclassify_all(store, config)
+        click.echo(f"{total} stored items; {changed} would change country with these rules")
+        priorities = source_priorities(config)
+        for output in outputs(config):
+            chosen = stories(store, output, priorities)
+            click.echo(f"\n{output.slug}.xml: {output.title} ({len(chosen)} entries)")
+            for story in chosen[:limit]:
+                item = story.representative
+                more = f" (+{len(story.others)})" if story.others else ""
+                day = (item.published or item.date).strftime("%Y-%m-%d")
+                click.echo(f"  {day}  {item.title} — {item.source_name}{more}")
+            if len(chosen) > limit:
+                click.echo(f"  ... and {len(chosen) - limit} more")
+
+
 # --- helpers -----------------------------------------------------------------
+
+
+@contextmanager
+def _locked(config: Config) -> Iterator[None]:
+    """The store's lock, or exit at once with EXIT_LOCKED."""
+    try:
+        with exclusive(lock_path(config.storage)):
+            yield
+    except Locked as e:
+        click.echo(f"error: {e}; not starting another", err=True)
+        sys.exit(EXIT_LOCKED)
 
 
 def _load(path: Path) -> Config:
@@ -312,17 +350,6 @@ def _summary_line(report: RunReport, config: Config) -> str:
         f" {new} new items ({kept} about the region);"
         f" {len(report.publish.written)} files written to {config.output.dir}"
         f" in {report.seconds:.1f}s"
-    )
-
-
-def _as_entry(item: StoredItem) -> Entry:
-    return Entry(
-        source_url=item.source_url,
-        guid=item.guid,
-        link=item.link,
-        title=item.title,
-        summary=item.summary,
-        categories=item.categories,
     )
 
 

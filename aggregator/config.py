@@ -24,6 +24,7 @@ from .types import (
     FetchConfig,
     OutputConfig,
     OutputSpec,
+    Selectors,
     SiteConfig,
     Source,
 )
@@ -41,7 +42,8 @@ _OUTPUT_KEYS = {
     "slug", "title", "description", "countries", "languages", "sources", "include", "exclude",
     "max_entries",
 }  # fmt: skip
-_SOURCE_KEYS = {"name", "url", "language", "country", "priority"}
+_SOURCE_KEYS = {"name", "url", "language", "country", "priority", "type", "selectors"}
+_SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 _LABELS = (*COUNTRIES, REGION)
 
 
@@ -237,7 +239,26 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
         language = v.optional(entry, f"{key}.language", v.language)
         country = v.optional(entry, f"{key}.country", v.country)
         priority = v.get(entry, f"{key}.priority", v.integer, 0)
-        sources.append(Source(name, url, language, country, priority))
+        kind = v.get(entry, f"{key}.type", v.string, "feed")
+        if kind not in ("feed", "html"):
+            raise v.error(f"{key}.type", f"must be feed or html, not {kind!r}")
+        selectors = None
+        if kind == "html":
+            if entry.get("selectors") is None:
+                raise v.error(f"{key}.selectors", "missing required key (type: html needs it)")
+            raw = v.mapping(entry["selectors"], f"{key}.selectors", _SELECTOR_KEYS)
+            for required in ("item", "title"):
+                if raw.get(required) is None:
+                    raise v.error(f"{key}.selectors.{required}", "missing required key")
+            found = {
+                name: v.string(raw[name], f"{key}.selectors.{name}")
+                for name in _SELECTOR_KEYS
+                if raw.get(name) is not None
+            }
+            selectors = Selectors(**found)
+        elif entry.get("selectors") is not None:
+            raise v.error(f"{key}.selectors", "only for a source with type: html")
+        sources.append(Source(name, url, language, country, priority, selectors))
     return tuple(sources)
 
 

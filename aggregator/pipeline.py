@@ -300,3 +300,25 @@ def _log(report: SourceReport) -> SourceReport:
         f" note={report.note!r}" if report.note else "",
     )
     return report
+
+
+def reclassify_all(store: Store, config: Config) -> tuple[int, int]:
+    """Classify every stored item again with the current rules; return how many
+    items there are and how many changed countries. Call inside a transaction."""
+    classifier = Classifier.from_config(config.classify)
+    hints = {s.url: s.country for s in config.sources}
+    total = changed = 0
+    for item in list(store.all_items()):
+        entry = Entry(
+            source_url=item.source_url,
+            guid=item.guid,
+            link=item.link,
+            title=item.title,
+            summary=item.summary,
+            categories=item.categories,
+        )
+        new = classifier.classify(entry, hints.get(item.source_url))
+        total += 1
+        changed += (new.countries, new.regional) != (item.countries, item.regional)
+        store.set_classification(item.id, new)
+    return total, changed

@@ -215,6 +215,15 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: {e}") from e
 
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """Everything inside is undone at the end: for a dry run."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("ROLLBACK")
+
     # --- sources -------------------------------------------------------------
 
     def source(self, url: str) -> SourceState | None:

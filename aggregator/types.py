@@ -24,6 +24,24 @@ REGION = "region"
 
 
 @dataclass(frozen=True)
+class Selectors:
+    """CSS selectors that find the items of an HTML page (``type: html``)."""
+
+    #: Each element matching this is one item.
+    item: str
+    #: Inside an item: its title (the text).
+    title: str
+    #: Inside an item: its link (``href`` of the element, or of its first ``<a>``);
+    #: None: the item's own ``href``, or its first ``<a>``.
+    link: str | None = None
+    #: Inside an item: its date (a ``datetime`` attribute, or the text, in French,
+    #: English or Russian); None: no date.
+    date: str | None = None
+    #: Inside an item: its summary (the HTML); None: no summary.
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     """One entry of ``sources:`` in ``feeds.yaml``."""
 
@@ -38,6 +56,8 @@ class Source:
     country: str | None = None
     #: Higher wins: the outlet whose item represents a story reported by several.
     priority: int = 0
+    #: For a page without a feed (``type: html``): how to find its items.
+    selectors: Selectors | None = None
 
 
 @dataclass(frozen=True)

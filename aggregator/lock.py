@@ -1,0 +1,51 @@
+"""One refresh at a time per store: an exclusive, non-blocking lock file.
+
+``flock`` locks belong to the open file, so the kernel releases the lock of a
+process that dies, however it dies: a lock left by a killed run is recovered
+by the next one without any clean-up. The file also holds the holder's pid,
+for the message a second run prints.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import AggregatorError
+
+
+class Locked(AggregatorError):
+    """Another process holds the lock."""
+
+
+def lock_path(storage: Path) -> Path:
+    """The lock file of a store: beside it."""
+    return storage.with_name(storage.name + ".lock")
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold the lock at ``path`` for the duration of the block.
+
+    Raises:
+        Locked: another process holds it (the message names its pid).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise Locked(f"{path}: another aggregator (pid {holder}) is running") from e
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,94 @@
+"""Operating the worker: one refresh at a time, dry runs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from aggregator.cli import EXIT_LOCKED, cli
+from aggregator.lock import exclusive, lock_path
+
+from .support import DATA, FeedServer, write_config
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from aggregator.lock import exclusive
+with exclusive(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def refresh(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "refresh", "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_second_refresh_exits_at_once_while_one_runs(server: FeedServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, [{"url": server.serve("/f", b"<rss/>")}])
+    lock = lock_path(tmp_path / "aggregator.sqlite")
+
+    with exclusive(lock):
+        started = time.monotonic()
+        second = refresh(config)
+        elapsed = time.monotonic() - started
+
+    assert second.returncode == EXIT_LOCKED
+    assert "another aggregator (pid " in second.stderr and "is running" in second.stderr
+    assert elapsed < 10
+    assert not (tmp_path / "output").exists()
+    assert refresh(config).returncode == 0  # the lock is free again
+
+
+def test_a_lock_left_by_a_killed_process_is_recovered(server: FeedServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, [{"url": server.serve("/f", b"<rss/>")}])
+    lock = lock_path(tmp_path / "aggregator.sqlite")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    assert refresh(config).returncode == EXIT_LOCKED
+
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    holder.stdout.close()
+
+    assert lock.exists()  # the file stays; the lock went with the process
+    assert refresh(config).returncode == 0
+
+
+def test_preview_shows_what_would_be_published_and_writes_nothing(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["refresh", "--config", str(config)]).exit_code == 0
+    out = tmp_path / "output"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    store_before = (tmp_path / "aggregator.sqlite").read_bytes()
+    tuned = write_config(
+        tmp_path,
+        [{"name": "Courrier", "url": url}],
+        classify={"kg": {"add": ["Tbilissi"]}},
+        outputs=[{"slug": "kirghizstan-fr", "countries": ["kg"], "languages": ["fr"]}],
+    )
+
+    result = runner.invoke(cli, ["preview", "--config", str(tuned)])
+
+    assert result.exit_code == 0, result.output
+    assert "5 stored items; 1 would change country with these rules" in result.output
+    section = result.output.split("kirghizstan-fr.xml")[1].split("\n\n")[0]
+    assert "Géorgie : manifestations massives à Tbilissi — Courrier" in section
+    assert "Le Kirghizistan adopte une nouvelle loi sur les médias" in section
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert not (out / "kirghizstan-fr.xml").exists()
+    assert (tmp_path / "aggregator.sqlite").read_bytes() == store_before
