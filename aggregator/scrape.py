@@ -1,0 +1,347 @@
+"""HTML pages without a feed -> entries, found by an editor's CSS selectors.
+
+The counterpart of ``parse.py`` for ``type: html`` sources: the same Entry
+records (plain-text titles, summaries sanitized by ``parse._html``, absolute
+http(s) links, aware UTC dates, ids falling back to the link, then to a hash
+of the title). Dates are read from a ``datetime`` attribute or from the text,
+in English, French or Russian (``parse_date``).
+
+It does not fetch anything (not even the page's resources), run scripts,
+store or classify.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+import soupsieve
+from bs4 import BeautifulSoup, Tag
+
+from .errors import ParseError
+from .parse import _clean, _hash, _html, _http_url, _language, _sniff_cyrillic
+from .types import Entry, FeedInfo, FetchResult, ParsedFeed, Selectors
+
+#: Dates later than this after ``now`` are a misread (or a scheduled event): dropped.
+FUTURE_SLACK = timedelta(days=1)
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset", re.IGNORECASE)
+_LOOKS_LIKE_HTML = re.compile(rb"<[^ +]html", re.IGNORECASE)  # bs4's own test
+
+
+def scrape(
+    source_url: str,
+    result: FetchResult,
+    selectors: Selectors,
+    language: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """Find the items of an HTML page and turn them into entries.
+
+    Args:
+        source_url: the configured URL of the source (the entries' owner).
+        result: a fetch result with a body; relative links resolve against its URL.
+        selectors: where the items and their fields are.
+        language: the source's configured language; else the page's ``<html lang>``.
+        now: the clock, for relative and future dates; default: the current time.
+    Returns:
+        The page's title, URL and language, and one entry per item that has a
+        title, in page order; an item repeating an earlier one's link is left out.
+    Raises:
+        ParseError: the body is not an HTML page, a selector is invalid, no
+        element matches the item selector, or no item has a title.
+    """
+    if result.body is None:
+        raise ValueError("scrape() needs a body")
+    now = now or datetime.now(UTC)
+    soup = _soup(source_url, result.body, result.headers)
+    items = _select(source_url, soup, selectors.item)
+    if not items:
+        raise ParseError(source_url, f"no item matches the selector {selectors.item!r}")
+    root = soup.find("html")
+    page_language = _language(root.get("lang")) if isinstance(root, Tag) else None
+    info = FeedInfo(
+        title=_clean(soup.title.get_text()) if soup.title else None,
+        link=result.url,
+        language=language or page_language,
+    )
+    entries: dict[str, Entry] = {}
+    for item in items:
+        entry = _entry(source_url, item, selectors, result.url, info.language, now)
+        if entry is not None:
+            entries.setdefault(entry.guid, entry)
+    if not entries:
+        raise ParseError(
+            source_url,
+            f"{len(items)} items match {selectors.item!r}, "
+            f"but none has a title matching {selectors.title!r}",
+        )
+    return ParsedFeed(feed=info, entries=tuple(entries.values()))
+
+
+def _soup(source_url: str, body: bytes, headers: dict[str, str]) -> BeautifulSoup:
+    """The parsed page. Refuses what is not HTML (which is also what would make
+    BeautifulSoup warn: a feed, or a bare URL)."""
+    if b"<" not in body:
+        raise ParseError(source_url, "not an HTML page")
+    head = body[:500]
+    if head.startswith(b"<?xml") and not _LOOKS_LIKE_HTML.search(head):
+        raise ParseError(source_url, "an XML document (a feed?), not an HTML page")
+    return BeautifulSoup(body, "lxml", from_encoding=_encoding(body, headers))
+
+
+def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
+    """The encoding to decode with: the Content-Type charset when Python knows
+    it; else None (BeautifulSoup reads ``<meta charset>`` or guesses), except
+    for undeclared Russian text in windows-1251 or KOI8-R, which guessing
+    often takes for Latin-1."""
+    if match := _CHARSET.search(headers.get("content-type", "")):
+        try:
+            return codecs.lookup(match.group(1)).name
+        except LookupError:
+            pass
+    if _META_CHARSET.search(body[:4096]):
+        return None
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return _sniff_cyrillic(body)
+
+
+def _select(source_url: str, tag: Tag, selector: str) -> list[Tag]:
+    try:
+        return list(tag.select(selector))
+    except soupsieve.SelectorSyntaxError as e:
+        raise ParseError(source_url, f"invalid CSS selector {selector!r}: {e}") from e
+
+
+def _select_one(source_url: str, tag: Tag, selector: str | None) -> Tag | None:
+    if selector is None:
+        return None
+    found = _select(source_url, tag, selector)
+    return found[0] if found else None
+
+
+def _entry(
+    source_url: str,
+    item: Tag,
+    selectors: Selectors,
+    base: str,
+    language: str | None,
+    now: datetime,
+) -> Entry | None:
+    title_tag = _select_one(source_url, item, selectors.title)
+    title = _clean(title_tag.get_text()) if title_tag else None
+    if not title:
+        return None
+    link = _link(_select_one(source_url, item, selectors.link), item, base)
+    summary_tag = _select_one(source_url, item, selectors.summary)
+    # Relative links in a summary are relative to the article, as in parse.py.
+    summary = _html(summary_tag.decode_contents(), link or base) if summary_tag else None
+    return Entry(
+        source_url=source_url,
+        guid=link or _hash(title),
+        link=link,
+        title=title,
+        summary=summary,
+        published=_date(_select_one(source_url, item, selectors.date), now),
+        language=language,
+    )
+
+
+def _link(chosen: Tag | None, item: Tag, base: str) -> str | None:
+    """The first absolute http(s) URL among: the chosen element's href, its
+    first ``<a href>``, the item's own href, the item's first ``<a href>``."""
+    candidates: list[Tag | None] = [item]
+    if chosen is not None:
+        candidates.insert(0, chosen)
+    for tag in candidates:
+        for element in (tag, tag.find("a", href=True) if tag else None):
+            if isinstance(element, Tag):
+                href = element.get("href")
+                if isinstance(href, str) and (url := _http_url(href, base)):
+                    return url
+    return None
+
+
+def _date(tag: Tag | None, now: datetime) -> datetime | None:
+    if tag is None:
+        return None
+    attribute = tag.get("datetime")
+    if isinstance(attribute, str) and (parsed := parse_date(attribute, now)):
+        return parsed
+    return parse_date(tag.get_text(" "), now)
+
+
+# --- dates ------------------------------------------------------------------
+
+#: Month names and abbreviations; Russian in the genitive ("25 ноября") and nominative.
+_MONTH_NAMES = (
+    "january jan janvier janv январь января янв",
+    "february feb février fevrier févr fevr fév fev февраль февраля фев февр",
+    "march mar mars март марта мар",
+    "april apr avril avr апрель апреля апр",
+    "may mai май мая",
+    "june jun juin июнь июня июн",
+    "july jul juillet juil июль июля июл",
+    "august aug août aout авг август августа",
+    "september sep sept septembre sep сентябрь сентября сен сент",
+    "october oct octobre октябрь октября окт",
+    "november nov novembre ноябрь ноября ноя нояб",
+    "december dec décembre decembre déc декабрь декабря дек",
+)
+_MONTHS = {name: number for number, names in enumerate(_MONTH_NAMES, 1) for name in names.split()}
+#: Days before today that a word names.
+_DAYS_AGO = {"today": 0, "сегодня": 0, "aujourd'hui": 0,
+             "yesterday": 1, "вчера": 1, "hier": 1, "avant-hier": 2, "позавчера": 2}  # fmt: skip
+_NOW_WORDS = re.compile(r"\b(just now|now|только что|à l'instant|a l'instant)\b")
+#: "3 hours ago", "il y a 3 heures", "3 часа назад": unit prefixes -> timedelta argument.
+_AGO = re.compile(r"(?:il y a\s+(\d+)\s*([^\W\d_]+)|(\d+)\s*([^\W\d_]+)\.?\s+(?:ago|назад))")
+_UNITS = (("min", "minutes"), ("mn", "minutes"), ("мин", "minutes"), ("h", "hours"),
+          ("ч", "hours"), ("d", "days"), ("j", "days"), ("дн", "days"), ("ден", "days"),
+          ("sec", "seconds"), ("сек", "seconds"))  # fmt: skip
+_RELATIVE_DAY = re.compile(r"\b(aujourd'hui|avant-hier|hier|today|yesterday|сегодня|вчера|позавчера)\b")
+_YMD = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+_DMY = re.compile(r"(?<!\d)(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?!\d)")
+_WORD = r"([^\W\d_]+)\.?"
+_YEAR = r"(?:,?\s+(\d{4})(?!\d))?"
+_DAY_MONTH = re.compile(rf"(?<!\d)(\d{{1,2}})(?:er|st|nd|rd|th)?\s+(?:de\s+)?{_WORD}{_YEAR}")
+_MONTH_DAY = re.compile(rf"{_WORD}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?!\d){_YEAR}")
+_TIME = re.compile(
+    r"(?<!\d)(\d{1,2})\s?[:h]\s?(\d{2})(?::(\d{2}))?(?!\d)(?:\s*([ap])\.?\s?m\b\.?)?"
+)
+_OFFSET = re.compile(r"[\s(]*(?:utc|gmt)?\s*([+-−])(\d{1,2}):?(\d{2})?(?!\d)")
+_NAMED_OFFSETS = {"мск": 3, "msk": 3}
+_NAMED_OFFSET = re.compile(r"[\s(]*(мск|msk)\b")
+
+
+def parse_date(text: str, now: datetime) -> datetime | None:
+    """The date a news page shows, as an aware UTC datetime, or None.
+
+    Understands ISO 8601; day-first numbers ("25.11.2026", "25/11/2026 14:30",
+    month-first only when the first number cannot be a month); month names in
+    English, French and Russian, full or abbreviated ("Nov 25, 2026", "mercredi
+    25 novembre 2026 à 14h30", "25 нояб. 2026 г."), with the year taken as the
+    latest one not in the future when missing; "today", "yesterday", "hier",
+    "сегодня, 14:30", "вчера"...; "3 hours ago", "il y a 3 heures", "3 часа назад".
+
+    A time without an offset is taken as UTC: a listing page rarely says its
+    zone, and a few hours' error matters less than a guess per site. A numeric
+    offset ("+05:00", "UTC+5") or "МСК" is applied. "Today" is ``now``'s UTC
+    date. A date more than a day after ``now`` is dropped (None).
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    value = _iso(text) or _relative(text, now) or _written(text, now)
+    if value is None or value > now + FUTURE_SLACK:
+        return None
+    return value
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return _utc(value)
+
+
+def _normalize(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).lower().replace("’", "'").replace("\u2212", "-")
+    return " ".join(text.split())
+
+
+def _relative(text: str, now: datetime) -> datetime | None:
+    """'3 hours ago' and its translations; 'just now'."""
+    text = _normalize(text)
+    if _NOW_WORDS.search(text):
+        return now.astimezone(UTC)
+    if not (match := _AGO.search(text)):
+        return None
+    count, unit = (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
+    for prefix, name in _UNITS:
+        if unit.startswith(prefix):
+            return (now - timedelta(**{name: int(count)})).astimezone(UTC)
+    return None
+
+
+def _written(text: str, now: datetime) -> datetime | None:
+    """A calendar date (or a day word) with an optional time and offset."""
+    text = _normalize(text)
+    found = _day(text, now)
+    if found is None:
+        return None
+    day, year_given, (start, end) = found
+    rest = f"{text[:start]} {text[end:]}"
+    try:
+        value = datetime.combine(day, _time(rest) or time(), tzinfo=_offset(rest))
+        if not year_given and value > now + FUTURE_SLACK:
+            value = value.replace(year=value.year - 1)  # "25 Dec" read in January
+    except ValueError:  # 31 November, 25:00, 29 February of the year before
+        return None
+    return value.astimezone(UTC)
+
+
+def _day(text: str, now: datetime) -> tuple[date, bool, tuple[int, int]] | None:
+    """The date in ``text``, whether it gave a year, and where it was."""
+    try:
+        if match := _RELATIVE_DAY.search(text):
+            today = now.astimezone(UTC).date()
+            return today - timedelta(days=_DAYS_AGO[match.group(1)]), True, match.span()
+        if match := _YMD.search(text):
+            year, month, day = map(int, match.groups())
+            return date(year, month, day), True, match.span()
+        if match := _DMY.search(text):
+            day, month, year = map(int, match.groups())
+            if month > 12 >= day:  # 11/25/2026: month first
+                day, month = month, day
+            return date(year + 2000 if year < 100 else year, month, day), True, match.span()
+        for match in _DAY_MONTH.finditer(text):
+            if month := _MONTHS.get(match.group(2)):
+                return _named(match.group(1), month, match.group(3), now), *_span(match)
+        for match in _MONTH_DAY.finditer(text):
+            if month := _MONTHS.get(match.group(1)):
+                return _named(match.group(2), month, match.group(3), now), *_span(match)
+    except ValueError:
+        return None
+    return None
+
+
+def _named(day: str, month: int, year: str | None, now: datetime) -> date:
+    return date(int(year) if year else now.year, month, int(day))
+
+
+def _span(match: re.Match[str]) -> tuple[bool, tuple[int, int]]:
+    return match.group(match.re.groups) is not None, match.span()
+
+
+def _time(text: str) -> time | None:
+    if not (match := _TIME.search(text)):
+        return None
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    if match.group(4):  # 12-hour clock
+        hour = hour % 12 + (12 if match.group(4) == "p" else 0)
+    return time(hour, minute, second)
+
+
+def _offset(text: str) -> timezone:
+    """The zone after the time ("+05:00", "UTC+5", "МСК"); UTC when none is given."""
+    after = text[m.end() :] if (m := _TIME.search(text)) else text
+    if match := _OFFSET.match(after):
+        sign = -1 if match.group(1) != "+" else 1
+        minutes = int(match.group(2)) * 60 + int(match.group(3) or 0)
+        return timezone(sign * timedelta(minutes=minutes))
+    if match := _NAMED_OFFSET.match(after):
+        return timezone(timedelta(hours=_NAMED_OFFSETS[match.group(1)]))
+    return UTC
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
