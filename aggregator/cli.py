@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -104,8 +105,11 @@ def run(config_path: Path) -> None:
     with _open(config):
         pass  # fail now, not in the scheduler, if the store is unusable
     current = {"config": config}
+    stop = threading.Event()
 
     def job() -> None:
+        if stop.is_set():
+            return
         try:
             current["config"] = load_config(config_path)
         except ConfigError as e:
@@ -113,7 +117,7 @@ def run(config_path: Path) -> None:
         cfg = current["config"]
         try:
             with exclusive(lock_path(cfg.storage)), _store_or_raise(cfg) as store:
-                report = run_refresh(cfg, store)
+                report = run_refresh(cfg, store, stop=stop)
         except Locked as e:
             log.warning("skipping this check: %s", e)
             return
@@ -132,12 +136,13 @@ def run(config_path: Path) -> None:
         next_run_time=datetime.now(UTC),
     )
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.warning("signal %d: stopping after the current refresh", signum)
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.warning("signal %d: stopping (fetches in flight are abandoned)", signum)
+        stop.set()
         scheduler.shutdown(wait=False)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     click.echo(
         f"refreshing {len(config.sources)} sources every {config.interval_minutes:g} min;"
         " stop with Ctrl-C or SIGTERM",

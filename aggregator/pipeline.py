@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -69,11 +70,21 @@ def refresh(
     clock: Clock = utc_now,
     classifier: Classifier | None = None,
     force: bool = False,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Refresh the sources that are due (all of them with ``force``), then
-    publish. See the module docstring."""
+    publish. See the module docstring. Setting ``stop`` (from another thread,
+    e.g. on SIGTERM) abandons the fetches in flight; what is stored stays."""
     return asyncio.run(
-        refresh_async(config, store, client=client, clock=clock, classifier=classifier, force=force)
+        refresh_async(
+            config,
+            store,
+            client=client,
+            clock=clock,
+            classifier=classifier,
+            force=force,
+            stop=stop,
+        )
     )
 
 
@@ -85,6 +96,7 @@ async def refresh_async(
     clock: Clock = utc_now,
     classifier: Classifier | None = None,
     force: bool = False,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     started = time.monotonic()
     classifier = classifier or Classifier.from_config(config.classify)
@@ -97,14 +109,33 @@ async def refresh_async(
     ingester = Ingester(store, classifier, retention)
     policy = Policy.from_config(config)
     async with Fetcher(config.fetch, client) as fetcher:
-        reports = await asyncio.gather(
-            *(
+        tasks = [
+            asyncio.create_task(
                 refresh_source(source, fetcher, store, ingester, clock, policy, force)
-                for source in config.sources
             )
-        )
+            for source in config.sources
+        ]
+        watcher = asyncio.create_task(_cancel_when(stop, tasks)) if stop else None
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        if watcher:
+            watcher.cancel()
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
+    reports = [r for r in results if isinstance(r, SourceReport)]
+    if len(reports) < len(tasks):
+        log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))
     published = publish(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
+
+
+async def _cancel_when(stop: threading.Event, tasks: list[asyncio.Task[SourceReport]]) -> None:
+    """Cancel the tasks still running once ``stop`` is set. Cancellation lands
+    at an await (a fetch, a parse), never inside a store transaction."""
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+    for task in tasks:
+        task.cancel()
 
 
 async def refresh_source(

@@ -50,7 +50,8 @@ def scrape(
         now: the clock, for relative and future dates; default: the current time.
     Returns:
         The page's title, URL and language, and one entry per item that has a
-        title, in page order; an item repeating an earlier one's link is left out.
+        title, in page order; an item with the same guid as an earlier one (the
+        same link, or no link and the same title) is left out.
     Raises:
         ParseError: the body is not an HTML page, a selector is invalid, no
         element matches the item selector, or no item has a title.
@@ -157,15 +158,11 @@ def _entry(
 def _link(chosen: Tag | None, item: Tag, base: str) -> str | None:
     """The first absolute http(s) URL among: the chosen element's href, its
     first ``<a href>``, the item's own href, the item's first ``<a href>``."""
-    candidates: list[Tag | None] = [item]
-    if chosen is not None:
-        candidates.insert(0, chosen)
-    for tag in candidates:
+    for tag in (chosen, item):
         for element in (tag, tag.find("a", href=True) if tag else None):
-            if isinstance(element, Tag):
-                href = element.get("href")
-                if isinstance(href, str) and (url := _http_url(href, base)):
-                    return url
+            href = element.get("href") if isinstance(element, Tag) else None
+            if isinstance(href, str) and (url := _http_url(href, base)):
+                return url
     return None
 
 
@@ -190,7 +187,7 @@ _MONTH_NAMES = (
     "june jun juin июнь июня июн",
     "july jul juillet juil июль июля июл",
     "august aug août aout авг август августа",
-    "september sep sept septembre sep сентябрь сентября сен сент",
+    "september sep sept septembre сентябрь сентября сен сент",
     "october oct octobre октябрь октября окт",
     "november nov novembre ноябрь ноября ноя нояб",
     "december dec décembre decembre déc декабрь декабря дек",
@@ -204,8 +201,11 @@ _NOW_WORDS = re.compile(r"\b(just now|now|только что|à l'instant|a l'i
 _AGO = re.compile(r"(?:il y a\s+(\d+)\s*([^\W\d_]+)|(\d+)\s*([^\W\d_]+)\.?\s+(?:ago|назад))")
 _UNITS = (("min", "minutes"), ("mn", "minutes"), ("мин", "minutes"), ("h", "hours"),
           ("ч", "hours"), ("d", "days"), ("j", "days"), ("дн", "days"), ("ден", "days"),
+          ("w", "weeks"), ("sem", "weeks"), ("нед", "weeks"),
           ("sec", "seconds"), ("сек", "seconds"))  # fmt: skip
-_RELATIVE_DAY = re.compile(r"\b(aujourd'hui|avant-hier|hier|today|yesterday|сегодня|вчера|позавчера)\b")
+_RELATIVE_DAY = re.compile(
+    r"\b(aujourd'hui|avant-hier|hier|today|yesterday|сегодня|вчера|позавчера)\b"
+)
 _YMD = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _DMY = re.compile(r"(?<!\d)(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})(?!\d)")
 _WORD = r"([^\W\d_]+)\.?"
@@ -215,7 +215,10 @@ _MONTH_DAY = re.compile(rf"{_WORD}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?!\d){_YEAR}")
 _TIME = re.compile(
     r"(?<!\d)(\d{1,2})\s?[:h]\s?(\d{2})(?::(\d{2}))?(?!\d)(?:\s*([ap])\.?\s?m\b\.?)?"
 )
-_OFFSET = re.compile(r"[\s(]*(?:utc|gmt)?\s*([+-−])(\d{1,2}):?(\d{2})?(?!\d)")
+#: "+05:00", "+0500", "UTC+5", "(GMT+05:00)"; a bare sign needs four digits ("14:30 - 5 comments").
+_OFFSET = re.compile(
+    r"[\s(]*(?:(?:utc|gmt)\s*([+-])(\d{1,2})(?::?(\d{2}))?|([+-])(\d{2}):?(\d{2}))(?!\d)"
+)
 _NAMED_OFFSETS = {"мск": 3, "msk": 3}
 _NAMED_OFFSET = re.compile(r"[\s(]*(мск|msk)\b")
 
@@ -288,7 +291,7 @@ def _written(text: str, now: datetime) -> datetime | None:
 
 
 def _day(text: str, now: datetime) -> tuple[date, bool, tuple[int, int]] | None:
-    """The date in ``text``, whether it gave a year, and where it was."""
+    """The date in ``text``, whether it gave the year, and where it was."""
     try:
         if match := _RELATIVE_DAY.search(text):
             today = now.astimezone(UTC).date()
@@ -301,23 +304,15 @@ def _day(text: str, now: datetime) -> tuple[date, bool, tuple[int, int]] | None:
             if month > 12 >= day:  # 11/25/2026: month first
                 day, month = month, day
             return date(year + 2000 if year < 100 else year, month, day), True, match.span()
-        for match in _DAY_MONTH.finditer(text):
-            if month := _MONTHS.get(match.group(2)):
-                return _named(match.group(1), month, match.group(3), now), *_span(match)
-        for match in _MONTH_DAY.finditer(text):
-            if month := _MONTHS.get(match.group(1)):
-                return _named(match.group(2), month, match.group(3), now), *_span(match)
-    except ValueError:
+        for pattern, day_group, month_group in ((_DAY_MONTH, 1, 2), (_MONTH_DAY, 2, 1)):
+            for match in pattern.finditer(text):
+                if named := _MONTHS.get(match.group(month_group)):
+                    given = match.group(3)
+                    found = date(int(given or now.year), named, int(match.group(day_group)))
+                    return found, given is not None, match.span()
+    except ValueError:  # 31 November
         return None
     return None
-
-
-def _named(day: str, month: int, year: str | None, now: datetime) -> date:
-    return date(int(year) if year else now.year, month, int(day))
-
-
-def _span(match: re.Match[str]) -> tuple[bool, tuple[int, int]]:
-    return match.group(match.re.groups) is not None, match.span()
 
 
 def _time(text: str) -> time | None:
@@ -330,12 +325,14 @@ def _time(text: str) -> time | None:
 
 
 def _offset(text: str) -> timezone:
-    """The zone after the time ("+05:00", "UTC+5", "МСК"); UTC when none is given."""
-    after = text[m.end() :] if (m := _TIME.search(text)) else text
+    """The zone right after the time ("+05:00", "UTC+5", "МСК"); else UTC."""
+    if not (time_match := _TIME.search(text)):
+        return UTC
+    after = text[time_match.end() :]
     if match := _OFFSET.match(after):
-        sign = -1 if match.group(1) != "+" else 1
-        minutes = int(match.group(2)) * 60 + int(match.group(3) or 0)
-        return timezone(sign * timedelta(minutes=minutes))
+        sign, hours, minutes = match.group(1, 2, 3) if match.group(1) else match.group(4, 5, 6)
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        return timezone(-delta if sign == "-" else delta)
     if match := _NAMED_OFFSET.match(after):
         return timezone(timedelta(hours=_NAMED_OFFSETS[match.group(1)]))
     return UTC

@@ -177,3 +177,28 @@ def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
     assert proc.returncode == 0, stderr
     assert "stopping" in stderr
     assert_valid_atom(tmp_path / "output" / "kazakhstan.xml")
+
+
+def test_sigterm_stops_within_seconds_even_with_a_fetch_hanging(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    url = server.serve("/hang.xml", b"<rss/>", delay=60)
+    config = write_config(tmp_path, [{"url": url}], fetch={"host_delay": 0, "timeout": 60})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not server.hits("/hang.xml") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.hits("/hang.xml")  # the fetch is in flight
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert elapsed < 5
+    assert "stopped: 1 sources not refreshed" in stderr
