@@ -28,11 +28,14 @@ from .fetch import Fetcher
 from .parse import parse
 from .publish import publish
 from .schedule import Policy, after_failure, after_success, is_due
+from .scrape import scrape
 from .store import ClusterRow, Placement, Store
 from .types import (
     Classification,
     Config,
     Entry,
+    FetchResult,
+    ParsedFeed,
     RunReport,
     Source,
     SourceReport,
@@ -179,7 +182,7 @@ async def refresh_source(
                 )  # fmt: skip
             report = SourceReport(source, Status.NOT_MODIFIED, note=note)
         else:
-            parsed = await asyncio.to_thread(parse, source.url, result, source.language)
+            parsed = await asyncio.to_thread(read, source, result, clock())
             with store.transaction():
                 store.ensure_source(source)
                 counts = ingester.ingest(source.url, parsed.entries, clock(), source.country)
@@ -212,6 +215,13 @@ async def refresh_source(
         note = "gone: remove it from feeds.yaml" if status == 410 else None
         report = SourceReport(source, Status.ERROR, error=e.reason, note=note)
     return _log(replace(report, seconds=time.monotonic() - started))
+
+
+def read(source: Source, result: FetchResult, now: datetime) -> ParsedFeed:
+    """A fetched body as entries: a feed, or a page scraped with the source's selectors."""
+    if source.selectors is not None:
+        return scrape(source.url, result, source.selectors, source.language, now=now)
+    return parse(source.url, result, source.language)
 
 
 class Ingester:

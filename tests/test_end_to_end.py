@@ -190,3 +190,38 @@ def test_explain_names_the_story_its_members_and_how_they_joined(farm: Path) -> 
     assert "Courrier: Le Kirghizistan adopte" in first and "[first report]" in first
     assert second.startswith("   * Agence:")  # the item explained, a copy of the first
     assert "[same text as the item of Courrier's]" in second
+
+
+def test_a_page_without_a_feed_is_scraped_into_the_feeds(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    page = (DATA / "pages" / "fr_regional.html").read_bytes()
+    url = server.serve("/actualites", page, content_type="text/html; charset=utf-8")
+    config = write_config(
+        tmp_path,
+        [
+            {
+                "name": "Page régionale",
+                "url": url,
+                "type": "html",
+                "language": "fr",
+                "selectors": {
+                    "item": "article.post",
+                    "title": "h2",
+                    "link": "h2 a",
+                    "date": "time",
+                    "summary": "p.excerpt",
+                },
+            }
+        ],
+    )
+
+    result = aggregator("refresh", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    assert " ok " in result.stdout
+    published = entries(tmp_path / "output" / "central-asia.xml")
+    assert published
+    assert {e["author"] for e in published} == {"Page régionale"}
+    for e in published:
+        assert str(e["link"]).startswith("http")
