@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from .pipeline import reclassify_all
 from .pipeline import refresh as run_refresh
 from .publish import outputs, publish, source_priorities, stories, story_of
 from .store import Store, StoredItem, open_store
-from .types import COUNTRIES, Classification, Config, RunReport, Status
+from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status
 
 EXIT_CONFIG = 1
 EXIT_STORE = 3
@@ -82,8 +82,8 @@ def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
     even if some sources failed.
     """
     config = _load(config_path)
-    with _locked(config), _open(config) as store:
-        report = run_refresh(config, store, force=force)
+    with _locked(config), _open(config) as store, _progress(ctx, config) as progress:
+        report = run_refresh(config, store, force=force, progress=progress)
     if not ctx.obj["quiet"]:
         _print_report(report, config)
 
@@ -282,6 +282,24 @@ def preview(config_path: Path, limit: int) -> None:
 
 
 # --- helpers -----------------------------------------------------------------
+
+
+#: Sources from which a refresh on a terminal shows a progress bar.
+PROGRESS_FROM = 10
+
+
+@contextmanager
+def _progress(
+    ctx: click.Context, config: Config
+) -> Iterator[Callable[[SourceReport], None] | None]:
+    """A progress bar on stderr, on a terminal, for refreshes of many sources."""
+    if ctx.obj["quiet"] or not sys.stderr.isatty() or len(config.sources) < PROGRESS_FROM:
+        yield None
+        return
+    with click.progressbar(
+        length=len(config.sources), label="refreshing", file=sys.stderr, show_pos=True
+    ) as bar:
+        yield lambda report: bar.update(1)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -74,6 +74,7 @@ def refresh(
     classifier: Classifier | None = None,
     force: bool = False,
     stop: threading.Event | None = None,
+    progress: Callable[[SourceReport], None] | None = None,
 ) -> RunReport:
     """Refresh the sources that are due (all of them with ``force``), then
     publish. See the module docstring. Setting ``stop`` (from another thread,
@@ -87,6 +88,7 @@ def refresh(
             classifier=classifier,
             force=force,
             stop=stop,
+            progress=progress,
         )
     )
 
@@ -100,6 +102,7 @@ async def refresh_async(
     classifier: Classifier | None = None,
     force: bool = False,
     stop: threading.Event | None = None,
+    progress: Callable[[SourceReport], None] | None = None,
 ) -> RunReport:
     started = time.monotonic()
     classifier = classifier or Classifier.from_config(config.classify)
@@ -114,7 +117,10 @@ async def refresh_async(
     async with Fetcher(config.fetch, client) as fetcher:
         tasks = [
             asyncio.create_task(
-                refresh_source(source, fetcher, store, ingester, clock, policy, force)
+                _reporting(
+                    refresh_source(source, fetcher, store, ingester, clock, policy, force),
+                    progress,
+                )
             )
             for source in config.sources
         ]
@@ -130,6 +136,15 @@ async def refresh_async(
         log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))
     published = publish(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
+
+
+async def _reporting(
+    work: Awaitable[SourceReport], progress: Callable[[SourceReport], None] | None
+) -> SourceReport:
+    report = await work
+    if progress is not None:
+        progress(report)
+    return report
 
 
 async def _cancel_when(stop: threading.Event, tasks: list[asyncio.Task[SourceReport]]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import subprocess
 import sys
@@ -92,3 +94,28 @@ def test_preview_shows_what_would_be_published_and_writes_nothing(
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     assert not (out / "kirghizstan-fr.xml").exists()
     assert (tmp_path / "aggregator.sqlite").read_bytes() == store_before
+
+
+def test_a_progress_bar_on_a_terminal_for_many_sources(server: FeedServer, tmp_path: Path) -> None:
+    sources = [{"url": server.serve(f"/f{i}", b"<rss/>")} for i in range(12)]
+    config = write_config(tmp_path, sources)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "refresh", "--config", str(config)],
+        stdin=slave, stdout=slave, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    text = output.decode("utf-8", "replace")
+    assert "refreshing" in text and "12/12" in text
+    assert "12 sources: " in text  # the summary still follows
