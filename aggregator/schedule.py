@@ -21,6 +21,10 @@ from datetime import datetime, timedelta
 from .types import Config
 
 
+#: The most a successful source's next fetch is pushed back, as a factor.
+JITTER_AFTER_SUCCESS = 1.05
+
+
 @dataclass(frozen=True)
 class Policy:
     """The scheduling settings of a configuration."""
@@ -40,16 +44,23 @@ class Policy:
 
 
 def after_success(
-    now: datetime, policy: Policy, max_age: float | None = None, ttl: float | None = None
+    now: datetime,
+    policy: Policy,
+    max_age: float | None = None,
+    ttl: float | None = None,
+    rng: random.Random | None = None,
 ) -> datetime:
     """The next fetch after a success: the interval, or the source's own
-    max-age (seconds) or ttl (minutes) if longer, within floor and ceiling."""
+    max-age (seconds) or ttl (minutes) if longer, within floor and ceiling,
+    plus up to 5 % of jitter (never earlier) so that sources added together
+    drift apart."""
+    rng = rng or random.Random()
     delay = policy.interval
     if max_age:
         delay = max(delay, timedelta(seconds=max_age))
     if ttl:
         delay = max(delay, timedelta(minutes=ttl))
-    return now + policy.clamp(delay)
+    return now + policy.clamp(delay * rng.uniform(1.0, JITTER_AFTER_SUCCESS))
 
 
 def after_failure(

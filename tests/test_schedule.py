@@ -27,7 +27,13 @@ POLICY = Policy(
     ],
 )
 def test_after_success(max_age: float | None, ttl: float | None, delay: timedelta) -> None:
-    assert after_success(NOW, POLICY, max_age, ttl) == NOW + delay
+    next_time = after_success(NOW, POLICY, max_age, ttl, rng=random.Random(3))
+    assert NOW + delay <= next_time <= NOW + min(delay * 1.05, POLICY.ceiling)
+
+
+def test_sources_succeeding_together_drift_apart() -> None:
+    rng = random.Random(2)
+    assert len({after_success(NOW, POLICY, rng=rng) for _ in range(10)}) == 10
 
 
 def test_after_failure_backs_off_exponentially_with_jitter_up_to_the_ceiling() -> None:
