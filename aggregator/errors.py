@@ -49,6 +49,10 @@ class SourceError(AggregatorError):
         self.reason = reason
         super().__init__(f"{url}: {reason}")
 
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str]]:
+        # Raised in worker processes: pickled with its own arguments.
+        return (type(self), (self.url, self.reason))
+
 
 class FetchError(SourceError):
     """The source could not be downloaded.

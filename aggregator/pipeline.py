@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,20 +23,16 @@ import httpx
 
 from . import cluster
 from .classify import Classifier
-from .dedupe import canonical_url, content_hash, fingerprint, story_uid
+from .dedupe import content_hash, story_uid
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
-from .parse import parse
+from .prepare import Prepared, pool, prepare, prepare_entry, prepare_in_worker
 from .publish import publish
 from .schedule import Policy, after_failure, after_success, is_due
-from .scrape import scrape
 from .store import ClusterRow, Placement, Store
 from .types import (
-    Classification,
     Config,
     Entry,
-    FetchResult,
-    ParsedFeed,
     RunReport,
     Source,
     SourceReport,
@@ -114,20 +111,31 @@ async def refresh_async(
         log.info("pruned %d items older than %g days", pruned, config.retention_days)
     ingester = Ingester(store, classifier, retention)
     policy = Policy.from_config(config)
-    async with Fetcher(config.fetch, client) as fetcher:
-        tasks = [
-            asyncio.create_task(
-                _reporting(
-                    refresh_source(source, fetcher, store, ingester, clock, policy, force),
-                    progress,
+    due = sum(
+        force or (state := store.source(s.url)) is None or is_due(state.next_attempt, now, policy)
+        for s in config.sources
+    )
+    workers = pool(config.classify, due)
+    try:
+        async with Fetcher(config.fetch, client) as fetcher:
+            tasks = [
+                asyncio.create_task(
+                    _reporting(
+                        refresh_source(
+                            source, fetcher, store, ingester, clock, policy, force, workers
+                        ),
+                        progress,
+                    )
                 )
-            )
-            for source in config.sources
-        ]
-        watcher = asyncio.create_task(_cancel_when(stop, tasks)) if stop else None
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        if watcher:
-            watcher.cancel()
+                for source in config.sources
+            ]
+            watcher = asyncio.create_task(_cancel_when(stop, tasks)) if stop else None
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            if watcher:
+                watcher.cancel()
+    finally:
+        if workers is not None:
+            workers.shutdown(wait=True, cancel_futures=True)
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result
@@ -164,6 +172,7 @@ async def refresh_source(
     clock: Clock,
     policy: Policy,
     force: bool = False,
+    workers: Executor | None = None,
 ) -> SourceReport:
     """Fetch, parse and store one source if it is due; its own failures
     become the report and its next attempt."""
@@ -197,20 +206,29 @@ async def refresh_source(
                 )  # fmt: skip
             report = SourceReport(source, Status.NOT_MODIFIED, note=note)
         else:
-            parsed = await asyncio.to_thread(read, source, result, clock())
+            known = store.content_hashes(source.url)
+            if workers is None:
+                prepared = await asyncio.to_thread(
+                    prepare, source, result, clock(), known, ingester.classifier
+                )
+            else:
+                loop = asyncio.get_running_loop()
+                prepared = await loop.run_in_executor(
+                    workers, prepare_in_worker, source, result, clock(), known
+                )
             with store.transaction():
                 store.ensure_source(source)
-                counts = ingester.ingest(source.url, parsed.entries, clock(), source.country)
+                counts = ingester.store(source.url, prepared.fresh, clock())
                 now = clock()
-                next_attempt = after_success(now, policy, result.max_age, parsed.feed.ttl)
+                next_attempt = after_success(now, policy, result.max_age, prepared.feed.ttl)
                 store.record_success(
-                    source, result.validators, now, parsed.feed,
+                    source, result.validators, now, prepared.feed,
                     next_attempt=next_attempt, moved_to=result.moved_to,
                 )  # fmt: skip
             report = SourceReport(
                 source,
                 Status.OK,
-                entries=len(parsed.entries),
+                entries=prepared.entries,
                 new=counts.new,
                 changed=counts.changed,
                 relevant=counts.relevant,
@@ -232,26 +250,19 @@ async def refresh_source(
     return _log(replace(report, seconds=time.monotonic() - started))
 
 
-def read(source: Source, result: FetchResult, now: datetime) -> ParsedFeed:
-    """A fetched body as entries: a feed, or a page scraped with the source's selectors."""
-    if source.selectors is not None:
-        return scrape(source.url, result, source.selectors, source.language, now=now)
-    return parse(source.url, result, source.language)
-
-
 class Ingester:
-    """Decides what each parsed entry is, and stores it: new (in which story),
-    changed, already seen, or too old.
+    """Decides what each prepared entry is, and stores it: new (in which story),
+    changed, or too old.
 
     A new entry joins the story of an item with the same canonical URL, or the
     same fingerprint within :data:`STORY_WINDOW`, or, failing both, of the most
     similar recent item from another source (:mod:`.cluster`); else it starts
     a story. Entries older than the retention period, or pruned before, are
-    not stored again. Call :meth:`ingest` inside :meth:`Store.transaction`.
+    not stored again. Call :meth:`store` inside :meth:`Store.transaction`.
     """
 
     def __init__(self, store: Store, classifier: Classifier, retention: timedelta) -> None:
-        self.store = store
+        self.db = store
         self.classifier = classifier
         self.retention = retention
         self._index: cluster.StoryIndex | None = None
@@ -260,78 +271,73 @@ class Ingester:
         """The story index of recent items, loaded from the store on first use."""
         if self._index is None:
             self._index = cluster.StoryIndex()
-            for row in self.store.cluster_rows(now - cluster.WINDOW):
+            for row in self.db.cluster_rows(now - cluster.WINDOW):
                 self._index.add(_doc_from_row(row))
         return self._index
 
     def ingest(
         self, source_url: str, entries: Iterable[Entry], now: datetime, hint: str | None = None
     ) -> IngestCounts:
-        """Store the new and changed entries of one source.
+        """Prepare (in this process) and store the entries of one source."""
+        known = self.db.content_hashes(source_url)
+        fresh = [
+            prepare_entry(entry, digest, self.classifier, hint)
+            for entry in entries
+            if known.get(entry.guid) != (digest := content_hash(entry))
+        ]
+        return self.store(source_url, fresh, now)
 
-        ``hint`` is the source's home country, for the classifier.
-        """
+    def store(self, source_url: str, fresh: Iterable[Prepared], now: datetime) -> IngestCounts:
+        """Store the new and changed entries of one source."""
         new = changed = relevant = 0
-        hashes = self.store.content_hashes(source_url)
+        known = self.db.content_hashes(source_url)
         oldest = now - self.retention
-        for entry in entries:
-            digest = content_hash(entry)
-            previous = hashes.get(entry.guid)
-            if previous == digest:
-                continue
+        for prepared in fresh:
+            entry = prepared.entry
+            previous = known.get(entry.guid)
+            if previous == prepared.digest:
+                continue  # the same entry twice in one document
             if previous is None and (
                 (entry.published is not None and entry.published < oldest)
-                or self.store.is_pruned(source_url, entry.guid)
+                or self.db.is_pruned(source_url, entry.guid)
             ):
                 continue
-            classification = self.classifier.classify(entry, hint)
             if previous is None:
-                self._insert(entry, digest, classification, now)
+                self._insert(prepared, now)
                 new += 1
-                relevant += classification.relevant
+                relevant += prepared.classification.relevant
             else:
-                self.store.update_item(
-                    entry, content_hash=digest, classification=classification, now=now
+                self.db.update_item(
+                    entry,
+                    content_hash=prepared.digest,
+                    classification=prepared.classification,
+                    now=now,
                 )
                 changed += 1
-            hashes[entry.guid] = digest
+            known[entry.guid] = prepared.digest
         return IngestCounts(new=new, changed=changed, relevant=relevant)
 
-    def _insert(
-        self, entry: Entry, digest: str, classification: Classification, now: datetime
-    ) -> None:
-        canonical = canonical_url(entry.link) if entry.link else None
-        print_ = fingerprint(entry)
+    def _insert(self, prepared: Prepared, now: datetime) -> None:
+        entry = prepared.entry
         date = min(entry.published, now) if entry.published else now
-        signature = cluster.signature(entry.title, entry.summary, title_places(classification))
-        doc = cluster.Doc(0, 0, entry.source_url, date, signature)
+        doc = cluster.Doc(0, 0, entry.source_url, date, prepared.signature)
         index = self.index(now)
-        placement = self.store.find_story(canonical, print_, now - STORY_WINDOW)
+        placement = self.db.find_story(prepared.canonical, prepared.fingerprint, now - STORY_WINDOW)
         if placement is None and (hit := index.find(doc)) is not None:
             placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
         if placement is None:
-            placement = Placement(self.store.new_story(story_uid(entry), now))
-        item_id = self.store.insert_item(
+            placement = Placement(self.db.new_story(story_uid(entry), now))
+        item_id = self.db.insert_item(
             entry,
             placement=placement,
-            canonical_url=canonical,
-            fingerprint=print_,
-            content_hash=digest,
-            signature=signature.dumps(),
-            classification=classification,
+            canonical_url=prepared.canonical,
+            fingerprint=prepared.fingerprint,
+            content_hash=prepared.digest,
+            signature=prepared.signature.dumps(),
+            classification=prepared.classification,
             now=now,
         )
         index.add(replace(doc, item_id=item_id, story_id=placement.story_id))
-
-
-#: Kinds of gazetteer terms that name a place below country level.
-PLACE_KINDS = frozenset({"city", "province", "capital"})
-
-
-def title_places(classification: Classification) -> list[str]:
-    """The towns, provinces and capitals an item's title names, Central Asian
-    or foreign, as written (for :func:`cluster.signature`)."""
-    return [m.text for m in classification.matches if m.field == "title" and m.kind in PLACE_KINDS]
 
 
 def _doc_from_row(row: ClusterRow) -> cluster.Doc:

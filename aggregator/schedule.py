@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 
 from .types import Config
 
-
 #: The most a successful source's next fetch is pushed back, as a factor.
 JITTER_AFTER_SUCCESS = 1.05
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aggregator import cluster
 from aggregator.classify import Classifier
-from aggregator.pipeline import title_places
+from aggregator.prepare import title_places
 
 PAIRS = Path(__file__).parent.parent / "tests" / "data" / "dedupe" / "pairs.json"
 ORIGIN = datetime(2026, 11, 1, tzinfo=UTC)

@@ -1,0 +1,139 @@
+"""The CPU-bound part of refreshing a source, with no I/O: it can run in a
+worker process.
+
+From a fetched body it parses the entries, and for each one that is new or
+changed (its content hash differs from what the store holds) computes
+everything that does not need the store: the classification, the canonical
+URL, the fingerprint and the clustering signature. Deciding which story an
+entry joins, and storing it, stay in the pipeline's process, which holds the
+store and the story index.
+
+A refresh of many sources spreads this work over the machine's cores with a
+process pool (:func:`pool`); a small one runs it in a thread, where starting
+processes would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import cluster
+from .classify import Classifier
+from .dedupe import canonical_url, content_hash, fingerprint
+from .parse import parse
+from .scrape import scrape
+from .types import Classification, ClassifyConfig, Entry, FeedInfo, FetchResult, ParsedFeed, Source
+
+#: Kinds of gazetteer terms that name a place below country level.
+PLACE_KINDS = frozenset({"city", "province", "capital"})
+#: A refresh of at least this many sources uses worker processes.
+POOL_FROM = 24
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A new or changed entry, with everything computed that needs no store."""
+
+    entry: Entry
+    digest: str
+    classification: Classification
+    canonical: str | None
+    fingerprint: str | None
+    signature: cluster.Signature
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    feed: FeedInfo
+    #: Entries in the document.
+    entries: int
+    #: The new and changed ones, in document order.
+    fresh: tuple[Prepared, ...]
+
+
+def read(source: Source, result: FetchResult, now: datetime) -> ParsedFeed:
+    """A fetched body as entries: a feed, or a page scraped with the source's selectors."""
+    if source.selectors is not None:
+        return scrape(source.url, result, source.selectors, source.language, now=now)
+    return parse(source.url, result, source.language)
+
+
+def prepare(
+    source: Source,
+    result: FetchResult,
+    now: datetime,
+    known: Mapping[str, str],
+    classifier: Classifier,
+) -> PreparedSource:
+    """Parse a body and prepare its new and changed entries; ``known`` maps the
+    guids the store holds for this source to their content hashes.
+
+    Raises:
+        ParseError: the body is not usable.
+    """
+    parsed = read(source, result, now)
+    fresh = []
+    for entry in parsed.entries:
+        digest = content_hash(entry)
+        if known.get(entry.guid) == digest:
+            continue
+        fresh.append(prepare_entry(entry, digest, classifier, source.country))
+    return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh))
+
+
+def prepare_entry(
+    entry: Entry, digest: str, classifier: Classifier, hint: str | None = None
+) -> Prepared:
+    classification = classifier.classify(entry, hint)
+    return Prepared(
+        entry=entry,
+        digest=digest,
+        classification=classification,
+        canonical=canonical_url(entry.link) if entry.link else None,
+        fingerprint=fingerprint(entry),
+        signature=cluster.signature(entry.title, entry.summary, title_places(classification)),
+    )
+
+
+def title_places(classification: Classification) -> list[str]:
+    """The towns, provinces and capitals an item's title names, Central Asian
+    or foreign, as written (for :func:`cluster.signature`)."""
+    return [m.text for m in classification.matches if m.field == "title" and m.kind in PLACE_KINDS]
+
+
+# --- worker processes ----------------------------------------------------------
+
+_worker_classifier: Classifier | None = None
+
+
+def _start_worker(config: ClassifyConfig) -> None:
+    global _worker_classifier
+    _worker_classifier = Classifier.from_config(config)
+
+
+def prepare_in_worker(
+    source: Source, result: FetchResult, now: datetime, known: Mapping[str, str]
+) -> PreparedSource:
+    """:func:`prepare` with the worker's own classifier (see :func:`pool`)."""
+    assert _worker_classifier is not None, "the pool starts its workers with a classifier"
+    return prepare(source, result, now, known, _worker_classifier)
+
+
+def pool(config: ClassifyConfig, sources: int) -> Executor | None:
+    """Worker processes for a refresh of ``sources`` sources, or None when a
+    thread will do (few sources, or one core)."""
+    cores = os.cpu_count() or 1
+    if sources < POOL_FROM or cores < 2:
+        return None
+    return ProcessPoolExecutor(
+        max_workers=min(cores, 4),
+        # spawn: a fork would copy the event loop's threads and the store's connection.
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(config,),
+    )
