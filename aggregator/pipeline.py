@@ -11,6 +11,7 @@ This module sequences; the stages decide.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -21,18 +22,19 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from . import cluster
+from . import __version__, cluster
 from .classify import Classifier
 from .dedupe import content_hash, story_uid
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
 from .prepare import Prepared, pool, prepare, prepare_entry, prepare_in_worker
-from .publish import publish
+from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
 from .store import ClusterRow, Placement, Store
 from .types import (
     Config,
     Entry,
+    PublishReport,
     RunReport,
     Source,
     SourceReport,
@@ -102,14 +104,15 @@ async def refresh_async(
     progress: Callable[[SourceReport], None] | None = None,
 ) -> RunReport:
     started = time.monotonic()
-    classifier = classifier or Classifier.from_config(config.classify)
     retention = timedelta(days=config.retention_days)
     now = clock()
     with store.transaction():
         pruned = store.prune(now - retention, now, now - RETENTION_MEMORY * retention)
     if pruned:
         log.info("pruned %d items older than %g days", pruned, config.retention_days)
-    ingester = Ingester(store, classifier, retention)
+    ingester = Ingester(
+        store, classifier or (lambda: Classifier.from_config(config.classify)), retention
+    )
     policy = Policy.from_config(config)
     due = sum(
         force or (state := store.source(s.url)) is None or is_due(state.next_attempt, now, policy)
@@ -142,7 +145,12 @@ async def refresh_async(
     reports = [r for r in results if isinstance(r, SourceReport)]
     if len(reports) < len(tasks):
         log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))
-    published = publish(store, config)
+    changed = pruned or any(r.new or r.changed for r in reports)
+    if changed or not published_with(config):
+        published = publish(store, config)
+        mark_published(config)
+    else:  # nothing new, same configuration and program: the files are current
+        published = PublishReport(written=(), unchanged=())
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
 
 
@@ -261,11 +269,24 @@ class Ingester:
     not stored again. Call :meth:`store` inside :meth:`Store.transaction`.
     """
 
-    def __init__(self, store: Store, classifier: Classifier, retention: timedelta) -> None:
+    def __init__(
+        self,
+        store: Store,
+        classifier: Classifier | Callable[[], Classifier],
+        retention: timedelta,
+    ) -> None:
         self.db = store
-        self.classifier = classifier
+        self._classifier = classifier
         self.retention = retention
         self._index: cluster.StoryIndex | None = None
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier, built on first use (a refresh where every source
+        answers 304 never needs one)."""
+        if not isinstance(self._classifier, Classifier):
+            self._classifier = self._classifier()
+        return self._classifier
 
     def index(self, now: datetime) -> cluster.StoryIndex:
         """The story index of recent items, loaded from the store on first use."""
@@ -362,6 +383,30 @@ def _log(report: SourceReport) -> SourceReport:
         f" note={report.note!r}" if report.note else "",
     )
     return report
+
+
+#: In the output folder: what the files were last published with.
+STAMP = ".aggregator-published"
+
+
+def _stamp(config: Config) -> str:
+    """The configuration's bytes and the program's version, hashed."""
+    digest = hashlib.sha256(config.path.read_bytes())
+    digest.update(__version__.encode())
+    return digest.hexdigest()
+
+
+def published_with(config: Config) -> bool:
+    """True when the output folder was last published with this configuration
+    and this program (so, with nothing new stored, publishing would change nothing)."""
+    try:
+        return (config.output.dir / STAMP).read_text(encoding="ascii") == _stamp(config)
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+
+
+def mark_published(config: Config) -> None:
+    write_atomic(config.output.dir / STAMP, _stamp(config).encode("ascii"))
 
 
 def reclassify_all(store: Store, config: Config) -> tuple[int, int]:

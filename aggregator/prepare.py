@@ -26,7 +26,6 @@ from . import cluster
 from .classify import Classifier
 from .dedupe import canonical_url, content_hash, fingerprint
 from .parse import parse
-from .scrape import scrape
 from .types import Classification, ClassifyConfig, Entry, FeedInfo, FetchResult, ParsedFeed, Source
 
 #: Kinds of gazetteer terms that name a place below country level.
@@ -59,6 +58,8 @@ class PreparedSource:
 def read(source: Source, result: FetchResult, now: datetime) -> ParsedFeed:
     """A fetched body as entries: a feed, or a page scraped with the source's selectors."""
     if source.selectors is not None:
+        from .scrape import scrape  # BeautifulSoup loads only when a page is scraped
+
         return scrape(source.url, result, source.selectors, source.language, now=now)
     return parse(source.url, result, source.language)
 

@@ -225,3 +225,19 @@ def test_a_page_without_a_feed_is_scraped_into_the_feeds(
     assert {e["author"] for e in published} == {"Page régionale"}
     for e in published:
         assert str(e["link"]).startswith("http")
+
+
+def test_a_changed_configuration_republishes_even_with_nothing_new(farm: Path) -> None:
+    aggregator("refresh", "--config", str(farm))
+    quiet = aggregator("refresh", "--force", "--config", str(farm))
+    text = farm.read_text(encoding="utf-8").replace(
+        "output:", "site:\n  title: Steppe News\noutput:", 1
+    )
+    farm.write_text(text, encoding="utf-8")
+
+    renamed = aggregator("refresh", "--force", "--config", str(farm))
+
+    assert "0 files written" in quiet.stdout
+    assert "0 new items" in renamed.stdout and "0 files written" not in renamed.stdout
+    feed = (farm.parent / "output" / "kazakhstan.xml").read_text(encoding="utf-8")
+    assert "<title>Steppe News: Kazakhstan</title>" in feed
