@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import yaml
@@ -155,9 +155,9 @@ class Signature:
     #: Towns, provinces and capitals the title names, as short keys ("jam").
     places: frozenset[str] = frozenset()
 
-    @cached_property
+    @property
     def words(self) -> frozenset[str]:
-        """The features without numbers."""
+        """The features without numbers (not kept: an index holds many signatures)."""
         return frozenset(f for f in self.features if not f[0].isdigit())
 
     def dumps(self) -> str:
