@@ -142,10 +142,12 @@ def write_config(folder: Path, sources: list[dict[str, object]], **extra: object
     """Write a feeds.yaml into ``folder`` and return its path.
 
     Requests to one host are not spaced (every test source is on 127.0.0.1)
-    unless ``fetch`` says otherwise.
+    unless ``fetch`` says otherwise, and nothing is too old to keep (the
+    sample feeds have fixed dates) unless ``retention_days`` says otherwise.
     """
     data: dict[str, object] = {
         "output": {"dir": "output"},
+        "retention_days": 36500,
         "fetch": {"host_delay": 0},
         "sources": sources,
         **extra,
