@@ -376,14 +376,19 @@ def _summary_line(report: RunReport, config: Config) -> str:
     )
 
 
-def _print_classification(c: Classification) -> None:
-    if c.relevant:
-        names = ", ".join(LABELS[code] for code in c.countries) or "no single country"
-        click.echo(f"published: {names}{' (regional)' if c.regional else ''}")
-        if c.primary:
-            click.echo(f"primary:   {LABELS[c.primary]}")
+def _print_outcome(countries: tuple[str, ...], regional: bool, prefix: str = "") -> None:
+    """Where an item goes: the countries (primary first) and the region, or nowhere."""
+    if countries or regional:
+        names = ", ".join(LABELS[code] for code in countries) or "no single country"
+        click.echo(f"{prefix}published: {names}{' (regional)' if regional else ''}")
+        if countries:
+            click.echo(f"{' ' * len(prefix)}primary:   {LABELS[countries[0]]}")
     else:
-        click.echo("dropped: not about Central Asia")
+        click.echo(f"{prefix}dropped: not about Central Asia")
+
+
+def _print_classification(c: Classification) -> None:
+    _print_outcome(c.countries, c.regional)
     _print_matches([vars(m) for m in c.matches], "  ")
     if c.scores:
         scores = ", ".join(f"{k}={v:g}" for k, v in sorted(c.scores.items()))
@@ -405,13 +410,7 @@ def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> N
     click.echo(f"  link:    {item.link}")
     click.echo(f"  seen:    {item.first_seen.isoformat()}")
     expl = item.explanation
-    if item.relevant:
-        names = ", ".join(LABELS[c] for c in item.countries) or "no single country"
-        click.echo(f"  outcome: published: {names}{' (regional)' if item.regional else ''}")
-        if item.countries:
-            click.echo(f"  primary: {LABELS[item.countries[0]]}")
-    else:
-        click.echo("  outcome: dropped: not about Central Asia")
+    _print_outcome(item.countries, item.regional, "  outcome: ")
     matches = expl.get("matches")
     _print_matches(matches if isinstance(matches, list) else [], "    ")
     scores = expl.get("scores")

@@ -8,7 +8,7 @@ Unknown keys are errors, so a typo is never silently ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -160,16 +160,10 @@ def parse_config(data: object, path: Path) -> Config:
 def _outputs(v: _Validator, raw: object, sources: tuple[Source, ...]) -> tuple[OutputSpec, ...]:
     if raw is None:
         return ()
-    if not isinstance(raw, list):
-        raise v.error("outputs", f"must be a list, not {_kind(raw)}")
     known = {s.name for s in sources} | {s.url for s in sources}
     specs: list[OutputSpec] = []
     slugs: dict[str, int] = {}
-    for i, item in enumerate(raw):
-        key = f"outputs[{i}]"
-        entry = v.mapping(item, key, _OUTPUT_KEYS)
-        if "slug" not in entry:
-            raise v.error(f"{key}.slug", "missing required key")
+    for i, key, entry in v.entries(raw, "outputs", _OUTPUT_KEYS, "slug"):
         slug = v.string(entry["slug"], f"{key}.slug")
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", slug):
             raise v.error(f"{key}.slug", f"must be lower-case letters, digits and -, not {slug!r}")
@@ -221,16 +215,9 @@ def _classify(v: _Validator, raw: object) -> ClassifyConfig:
 def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
     if "sources" not in top:
         raise v.error("sources", "missing required key (a list of feeds)")
-    raw = top["sources"]
-    if not isinstance(raw, list):
-        raise v.error("sources", f"must be a list, not {_kind(raw)}")
     sources: list[Source] = []
     seen: dict[str, int] = {}
-    for i, item in enumerate(raw):
-        key = f"sources[{i}]"
-        entry = v.mapping(item, key, _SOURCE_KEYS)
-        if "url" not in entry:
-            raise v.error(f"{key}.url", "missing required key")
+    for i, key, entry in v.entries(top["sources"], "sources", _SOURCE_KEYS, "url"):
         url = v.url(entry["url"], f"{key}.url")
         if url in seen:
             raise v.error(f"{key}.url", f"duplicate of sources[{seen[url]}].url: {url}")
@@ -282,6 +269,20 @@ class _Validator:
                 expected = ", ".join(sorted(allowed))
                 raise self.error(where, f"unknown key (expected one of: {expected})")
         return value
+
+    def entries(
+        self, value: object, key: str, allowed: set[str], required: str
+    ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """The mappings of a list section, each with its index and key path,
+        checked for unknown keys and for the ``required`` one."""
+        if not isinstance(value, list):
+            raise self.error(key, f"must be a list, not {_kind(value)}")
+        for i, item in enumerate(value):
+            path = f"{key}[{i}]"
+            entry = self.mapping(item, path, allowed)
+            if required not in entry:
+                raise self.error(f"{path}.{required}", "missing required key")
+            yield i, path, entry
 
     def get(
         self, section: Mapping[str, Any], key: str, check: Callable[[object, str], T], default: T
