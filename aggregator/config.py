@@ -42,7 +42,9 @@ _OUTPUT_KEYS = {
     "slug", "title", "description", "countries", "languages", "sources", "include", "exclude",
     "max_entries",
 }  # fmt: skip
-_SOURCE_KEYS = {"name", "url", "language", "country", "priority", "type", "selectors"}
+_SOURCE_KEYS = {
+    "name", "url", "language", "country", "priority", "type", "selectors", "interval_minutes"
+}  # fmt: skip
 _SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 _LABELS = (*COUNTRIES, REGION)
 
@@ -245,7 +247,8 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
             selectors = Selectors(**found)
         elif entry.get("selectors") is not None:
             raise v.error(f"{key}.selectors", "only for a source with type: html")
-        sources.append(Source(name, url, language, country, priority, selectors))
+        interval = v.optional(entry, f"{key}.interval_minutes", v.positive_number)
+        sources.append(Source(name, url, language, country, priority, selectors, interval))
     return tuple(sources)
 
 

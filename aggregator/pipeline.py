@@ -115,7 +115,9 @@ async def refresh_async(
     )
     policy = Policy.from_config(config)
     due = sum(
-        force or (state := store.source(s.url)) is None or is_due(state.next_attempt, now, policy)
+        force
+        or (state := store.source(s.url)) is None
+        or is_due(state.next_attempt, now, policy.for_source(s))
         for s in config.sources
     )
     workers = pool(config.classify, due)
@@ -185,6 +187,7 @@ async def refresh_source(
     """Fetch, parse and store one source if it is due; its own failures
     become the report and its next attempt."""
     started = time.monotonic()
+    policy = policy.for_source(source)
     state = store.source(source.url)
     if state is not None and state.gone is not None:
         return _log(

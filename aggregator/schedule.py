@@ -15,10 +15,10 @@ Nothing here fetches or stores: the pipeline asks and records.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .types import Config
+from .types import Config, Source
 
 #: The most a successful source's next fetch is pushed back, as a factor.
 JITTER_AFTER_SUCCESS = 1.05
@@ -40,6 +40,12 @@ class Policy:
 
     def clamp(self, delay: timedelta) -> timedelta:
         return min(self.ceiling, max(self.floor, delay))
+
+    def for_source(self, source: Source) -> Policy:
+        """This policy with the source's own ``interval_minutes``, if it has one."""
+        if source.interval_minutes is None:
+            return self
+        return replace(self, interval=timedelta(minutes=source.interval_minutes))
 
 
 def after_success(

@@ -58,6 +58,8 @@ class Source:
     priority: int = 0
     #: For a page without a feed (``type: html``): how to find its items.
     selectors: Selectors | None = None
+    #: Minutes between two fetches of this source, instead of the schedule's.
+    interval_minutes: float | None = None
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ sources:
         ("schedule: {interval_minutes: -5}\nsources: []\n", "schedule.interval_minutes",
          "positive"),
         ("retention_days: 0\nsources: []\n", "retention_days", "positive number"),
+        ("sources:\n  - {url: 'https://a.example/', interval_minutes: 0}\n",
+         "sources[0].interval_minutes", "positive number"),
         ("sources:\n  - {url: 'https://a.example/', priority: high}\n", "sources[0].priority",
          "integer"),
         ("sources:\n  - {url: 'https://a.example/', language: 'français!'}\n",

@@ -164,3 +164,19 @@ def test_a_temporary_redirect_changes_nothing(
     assert len(server.hits("/old")) == 2
     state = store.source(old)
     assert state is not None and state.moved_to is None
+
+
+def test_a_source_can_have_its_own_interval(
+    server: FeedServer, tmp_path: Path, clock: Clock
+) -> None:
+    url = server.serve("/feed", FEED)
+    config = load_config(
+        write_config(tmp_path, [{"name": "Slow outlet", "url": url, "interval_minutes": 180}])
+    )
+    store = open_store(config.storage)
+
+    run(config, store, clock)
+
+    state = store.source(url)
+    assert state is not None and state.next_attempt is not None
+    assert T0 + timedelta(hours=3) <= state.next_attempt <= T0 + timedelta(hours=3.15)
