@@ -300,3 +300,35 @@ def test_pruned_ids_are_forgotten_after_a_while(store: Store) -> None:
         assert store.is_pruned(SOURCE_A.url, old.guid)
         store.prune(NOW, NOW + timedelta(days=200), NOW + timedelta(days=100))
         assert not store.is_pruned(SOURCE_A.url, old.guid)
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_items(tmp_path: Path, config: Config) -> None:
+    from aggregator.store import MIGRATIONS, SCHEMA, _statements
+
+    path = config.storage
+    db = sqlite3.connect(path)
+    for statement in _statements(SCHEMA):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO sources (url, name) VALUES (?, ?)", (SOURCE_A.url, SOURCE_A.name))
+    db.execute("INSERT INTO stories (uid, created) VALUES ('urn:uuid:1', ?)", (NOW.isoformat(),))
+    db.execute(
+        """INSERT INTO items (source_url, guid, story_id, content_hash, title, categories, date,
+             first_seen, changed, relevant, countries, regional, explanation)
+           VALUES (?, 'old-1', 1, 'h', 'Kazakhstan votes in a referendum', '[]', ?, ?, ?, 1,
+             'kz', 0, '{}')""",
+        (SOURCE_A.url, NOW.isoformat(), NOW.isoformat(), NOW.isoformat()),
+    )
+    db.execute("INSERT INTO item_labels (label, item_id) VALUES ('kz', 1)")
+    db.commit()
+    db.close()
+
+    with open_store(path) as store:
+        add(store, entry(SOURCE_B, 1, "Uzbekistan raises the minimum wage by a fifth"))
+        publish(store, config)
+        assert store.count_items() == 2
+
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert [e["title"] for e in entries(config.output.dir / "kazakhstan.xml")] == [
+        "Kazakhstan votes in a referendum"
+    ]
