@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -170,7 +171,8 @@ class Signature:
     @classmethod
     def loads(cls, text: str) -> Signature:
         parts = json.loads(text)
-        return cls(*(frozenset(part) for part in parts))
+        # Interned: an index holds thousands of signatures made of the same words.
+        return cls(*(frozenset(map(sys.intern, part)) for part in parts))
 
 
 def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Signature:
