@@ -229,7 +229,7 @@ async def refresh_source(
                 )
             with store.transaction():
                 store.ensure_source(source)
-                counts = ingester.store(source.url, prepared.fresh, clock())
+                counts = ingester.store(source.url, prepared.fresh, clock(), known)
                 now = clock()
                 next_attempt = after_success(now, policy, result.max_age, prepared.feed.ttl)
                 store.record_success(
@@ -309,12 +309,19 @@ class Ingester:
             for entry in entries
             if known.get(entry.guid) != (digest := content_hash(entry))
         ]
-        return self.store(source_url, fresh, now)
+        return self.store(source_url, fresh, now, known)
 
-    def store(self, source_url: str, fresh: Iterable[Prepared], now: datetime) -> IngestCounts:
-        """Store the new and changed entries of one source."""
+    def store(
+        self,
+        source_url: str,
+        fresh: Iterable[Prepared],
+        now: datetime,
+        known: dict[str, str] | None = None,
+    ) -> IngestCounts:
+        """Store the new and changed entries of one source; ``known`` is what
+        :meth:`Store.content_hashes` gave when they were prepared (updated here)."""
         new = changed = relevant = 0
-        known = self.db.content_hashes(source_url)
+        known = self.db.content_hashes(source_url) if known is None else known
         oldest = now - self.retention
         for prepared in fresh:
             entry = prepared.entry
