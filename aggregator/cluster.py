@@ -145,10 +145,12 @@ STOPWORDS = frozenset(
 class Signature:
     """What comparing an item with others needs, computed once and stored."""
 
-    #: Feature stems of the title and summary.
-    features: frozenset[str]
-    #: Feature stems of the title alone.
-    title: frozenset[str]
+    #: Feature stems of the title and summary, sorted. Tuples, not sets: an
+    #: index holds every signature of three days, and a set costs ten times
+    #: the memory; sets are built for the few signatures compared.
+    features: tuple[str, ...]
+    #: Feature stems of the title alone, sorted.
+    title: tuple[str, ...]
     #: Telling numbers of the whole text: not years, 10 or more, or decimals.
     numbers: frozenset[str]
     #: Numbers of the title, 2 or more (years included: "budget 2027").
@@ -157,22 +159,30 @@ class Signature:
     places: frozenset[str] = frozenset()
 
     @property
+    def feature_set(self) -> frozenset[str]:
+        return frozenset(self.features)
+
+    @property
     def words(self) -> frozenset[str]:
-        """The features without numbers (not kept: an index holds many signatures)."""
+        """The features without numbers."""
         return frozenset(f for f in self.features if not f[0].isdigit())
 
     def dumps(self) -> str:
         return json.dumps(
-            [sorted(self.features), sorted(self.title), sorted(self.numbers),
+            [list(self.features), list(self.title), sorted(self.numbers),
              sorted(self.title_numbers), sorted(self.places)],
             ensure_ascii=False, separators=(",", ":"),
         )  # fmt: skip
 
     @classmethod
     def loads(cls, text: str) -> Signature:
-        parts = json.loads(text)
+        features, title, *rest = json.loads(text)
         # Interned: an index holds thousands of signatures made of the same words.
-        return cls(*(frozenset(map(sys.intern, part)) for part in parts))
+        return cls(
+            tuple(map(sys.intern, features)),
+            tuple(map(sys.intern, title)),
+            *(frozenset(part) for part in rest),
+        )
 
 
 def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Signature:
@@ -180,8 +190,8 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
     capitals its title names, as written."""
     summary = lead(summary)
     return Signature(
-        features=features(title, summary),
-        title=features(title, None),
+        features=tuple(sorted(features(title, summary))),
+        title=tuple(sorted(features(title, None))),
         numbers=frozenset(n for n in _numbers(f"{title} {summary}") if _telling(n)),
         title_numbers=frozenset(n for n in _numbers(title, words=False) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
@@ -310,7 +320,7 @@ class Doc:
 
     @property
     def features(self) -> frozenset[str]:
-        return self.signature.features
+        return self.signature.feature_set
 
 
 @dataclass(frozen=True)
@@ -380,11 +390,10 @@ class StoryIndex:
     #: Weights as first computed: an index lives for one refresh, and the few
     #: items a refresh adds barely move document frequencies.
     _weights: dict[str, float] = field(default_factory=dict)
-    _totals: dict[frozenset[str], float] = field(default_factory=dict)
 
     def add(self, doc: Doc) -> None:
         self.docs[doc.item_id] = doc
-        for feature in doc.features:
+        for feature in doc.signature.features:
             self.postings[feature].append(doc.item_id)
 
     def weight(self, feature: str) -> float:
@@ -395,20 +404,13 @@ class StoryIndex:
             weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
         return weight
 
-    def total(self, features: frozenset[str]) -> float:
-        """The summed weight of a feature set (cached: sets are compared often)."""
-        total = self._totals.get(features)
-        if total is None:
-            total = self._totals[features] = sum(map(self.weight, features))
-        return total
-
     def similarity(self, a: frozenset[str], b: frozenset[str]) -> float:
         weight = self.weight
         shared = sum(map(weight, a & b))
         if not shared:
             return 0.0
-        weight_a = self.total(a)
-        weight_b = self.total(b)
+        weight_a = sum(map(weight, a))
+        weight_b = sum(map(weight, b))
         jaccard = shared / (weight_a + weight_b - shared)
         containment = shared / min(weight_a, weight_b)
         return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
@@ -417,7 +419,8 @@ class StoryIndex:
         """The most similar indexed item that may be the same story, if similar enough."""
         limit = max(MAX_DF, int(MAX_DF_FRACTION * len(self.docs)))
         shared: defaultdict[int, float] = defaultdict(float)
-        for feature in doc.features:
+        mine = doc.features
+        for feature in mine:
             posting = self.postings.get(feature)
             if posting and len(posting) <= limit:
                 weight = self.weight(feature)
@@ -428,7 +431,7 @@ class StoryIndex:
             other = self.docs[item_id]
             if other.source == doc.source:
                 continue
-            score = self.similarity(doc.features, other.features)
+            score = self.similarity(mine, other.features)
             if best is not None and score <= best.similarity:
                 continue
 
@@ -440,7 +443,7 @@ class StoryIndex:
         return best
 
 
-def _stems(features: frozenset[str]) -> frozenset[str]:
+def _stems(features: Iterable[str]) -> frozenset[str]:
     """Word stems and numbers, without concepts."""
     return frozenset(f for f in features if not f.startswith("@"))
 
