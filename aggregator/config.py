@@ -111,7 +111,15 @@ def parse_config(data: object, path: Path) -> Config:
     fetch = v.mapping(
         top.get("fetch", {}),
         "fetch",
-        {"concurrency", "per_host", "host_delay", "timeout", "max_bytes", "contact"},
+        {
+            "concurrency",
+            "per_host",
+            "host_delay",
+            "timeout",
+            "max_bytes",
+            "contact",
+            "allow_private",
+        },
     )
     schedule = v.mapping(
         top.get("schedule", {}),
@@ -144,6 +152,7 @@ def parse_config(data: object, path: Path) -> Config:
             max_bytes=v.get(fetch, "fetch.max_bytes", v.positive_int, 10 * 1024 * 1024),
             contact=v.optional(fetch, "fetch.contact", v.string),
             host_delay=v.get(fetch, "fetch.host_delay", v.non_negative_number, 1.0),
+            allow_private=v.get(fetch, "fetch.allow_private", v.boolean, False),
         ),
         interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
         sources=sources,

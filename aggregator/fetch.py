@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import ipaddress
 from collections import defaultdict
 from datetime import UTC, datetime
 from types import TracebackType
@@ -55,11 +56,13 @@ class Fetcher:
     def __init__(self, config: FetchConfig, client: httpx.AsyncClient | None = None) -> None:
         self.config = config
         self._own_client = client is None
+        hooks = {} if config.allow_private else {"request": [_refuse_private_addresses]}
         self._client = client or httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=httpx.Timeout(config.timeout),
             headers={"User-Agent": user_agent(config.contact)},
+            event_hooks=hooks,
         )
         self._slots = asyncio.Semaphore(config.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -98,6 +101,8 @@ class Fetcher:
                     return await self._get(url, validators)
             except TimeoutError as e:
                 raise FetchError(url, f"no complete answer within {self.config.timeout:g} s") from e
+            except PrivateAddress as e:
+                raise FetchError(url, str(e)) from e
             except httpx.TooManyRedirects as e:
                 raise FetchError(url, f"more than {MAX_REDIRECTS} redirects") from e
             except httpx.TimeoutException as e:
@@ -180,6 +185,31 @@ class Fetcher:
                 raise FetchError(url, f"body over the {limit}-byte limit (after decompression)")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class PrivateAddress(httpx.RequestError):
+    """A request (or a redirect) to an address that is not on the internet."""
+
+
+async def _refuse_private_addresses(request: httpx.Request) -> None:
+    """httpx request hook, so every redirect hop is checked too: refuse hosts
+    that resolve to loopback, private, link-local or other non-global addresses
+    (``is_global`` also covers 100.64.0.0/10, which ``is_private`` misses)."""
+    host = request.url.host
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, request.url.port or 443)
+    except OSError:
+        return  # unresolvable: the connection itself will fail and say so
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            raise PrivateAddress(
+                f"refused: {host} is at {address}, not a public address"
+                " (fetch.allow_private: true allows it)",
+                request=request,
+            )
 
 
 def moved_to(response: httpx.Response) -> str | None:

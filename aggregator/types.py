@@ -124,6 +124,9 @@ class FetchConfig:
     contact: str | None = None
     #: Least seconds between the starts of two requests to the same host.
     host_delay: float = 1.0
+    #: Allow sources (and redirects) on private, loopback or link-local
+    #: addresses; off, a feed cannot make the worker probe its own network.
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)

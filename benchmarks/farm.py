@@ -806,6 +806,7 @@ def write_config(folder: Path, port: int, n: int) -> Path:
         "  concurrency: 16",
         "  per_host: 16",
         "  host_delay: 0",
+        "  allow_private: true",
         "  timeout: 30",
         "sources:",
     ]

@@ -148,7 +148,7 @@ def write_config(folder: Path, sources: list[dict[str, object]], **extra: object
     data: dict[str, object] = {
         "output": {"dir": "output"},
         "retention_days": 36500,
-        "fetch": {"host_delay": 0},
+        "fetch": {"host_delay": 0, "allow_private": True},
         "sources": sources,
         **extra,
     }

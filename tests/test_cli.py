@@ -183,7 +183,9 @@ def test_sigterm_stops_within_seconds_even_with_a_fetch_hanging(
     server: FeedServer, tmp_path: Path
 ) -> None:
     url = server.serve("/hang.xml", b"<rss/>", delay=60)
-    config = write_config(tmp_path, [{"url": url}], fetch={"host_delay": 0, "timeout": 60})
+    config = write_config(
+        tmp_path, [{"url": url}], fetch={"host_delay": 0, "timeout": 60, "allow_private": True}
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

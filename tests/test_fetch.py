@@ -11,8 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import brotli
+import httpx
 import pytest
 
+from aggregator import fetch as fetch_module
 from aggregator.errors import FetchError
 from aggregator.fetch import Fetcher, retry_after, user_agent
 from aggregator.types import FetchConfig, FetchResult, Validators
@@ -24,7 +26,8 @@ FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title></chan
 
 def fetch(url: str, validators: Validators | None = None, **limits: object) -> FetchResult:
     async def go() -> FetchResult:
-        async with Fetcher(FetchConfig(**limits)) as fetcher:  # type: ignore[arg-type]
+        settings: dict[str, object] = {"allow_private": True, **limits}
+        async with Fetcher(FetchConfig(**settings)) as fetcher:  # type: ignore[arg-type]
             return await fetcher.fetch(url, validators or Validators())
 
     return asyncio.run(go())
@@ -152,7 +155,7 @@ def test_per_host_limit_serialises_requests_to_one_host(server: FeedServer) -> N
         server.serve(f"/s{i}", FEED, delay=0.3)
 
     async def go() -> float:
-        async with Fetcher(FetchConfig(per_host=1, host_delay=0)) as fetcher:
+        async with Fetcher(FetchConfig(per_host=1, host_delay=0, allow_private=True)) as fetcher:
             started = time.monotonic()
             await asyncio.gather(
                 *(fetcher.fetch(server.url(f"/s{i}"), Validators()) for i in range(3))
@@ -224,7 +227,7 @@ def test_requests_to_one_host_are_spaced(server: FeedServer) -> None:
         server.serve(f"/h{i}", FEED)
 
     async def go() -> float:
-        config = FetchConfig(per_host=3, host_delay=0.3)
+        config = FetchConfig(per_host=3, host_delay=0.3, allow_private=True)
         async with Fetcher(config) as fetcher:
             started = time.monotonic()
             await asyncio.gather(
@@ -233,3 +236,30 @@ def test_requests_to_one_host_are_spaced(server: FeedServer) -> None:
             return time.monotonic() - started
 
     assert asyncio.run(go()) >= 0.6
+
+
+def test_private_addresses_are_refused_by_default(server: FeedServer) -> None:
+    url = server.serve("/feed", FEED)
+
+    with pytest.raises(FetchError, match=r"refused: 127.0.0.1 is at 127.0.0.1, not a public"):
+        fetch(url, allow_private=False)
+
+    assert server.hits("/feed") == []  # not even one request reached it
+
+
+def test_a_redirect_to_a_private_address_is_refused(server: FeedServer) -> None:
+    async def go() -> FetchResult:
+        config = FetchConfig(allow_private=False)
+        transport = httpx.MockTransport(
+            lambda request: httpx.Response(302, headers={"Location": "http://169.254.169.254/"})
+        )
+        client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=True,
+            event_hooks={"request": [fetch_module._refuse_private_addresses]},
+        )
+        async with Fetcher(config, client) as fetcher:
+            return await fetcher.fetch("http://93.184.216.34/feed", Validators())
+
+    with pytest.raises(FetchError, match="169.254.169.254 is at 169.254.169.254"):
+        asyncio.run(go())

@@ -113,8 +113,9 @@ def test_hostile_sources_are_contained_and_the_others_publish(
     farm: tuple[FeedServer, list[dict[str, object]]], tmp_path: Path
 ) -> None:
     _, sources = farm
-    config = write_config(tmp_path, sources, fetch={"host_delay": 0, "timeout": TIMEOUT,
-                                                    "concurrency": 16, "per_host": 16})  # fmt: skip
+    fetch = {"host_delay": 0, "timeout": TIMEOUT, "allow_private": True,
+             "concurrency": 16, "per_host": 16}  # fmt: skip
+    config = write_config(tmp_path, sources, fetch=fetch)
     started = time.monotonic()
 
     result = subprocess.run(
