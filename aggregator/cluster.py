@@ -390,6 +390,8 @@ class StoryIndex:
     #: Weights as first computed: an index lives for one refresh, and the few
     #: items a refresh adds barely move document frequencies.
     _weights: dict[str, float] = field(default_factory=dict)
+    #: Summed feature weights per indexed item, computed on first comparison.
+    _totals: dict[int, float] = field(default_factory=dict)
 
     def add(self, doc: Doc) -> None:
         self.docs[doc.item_id] = doc
@@ -404,13 +406,29 @@ class StoryIndex:
             weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
         return weight
 
-    def similarity(self, a: frozenset[str], b: frozenset[str]) -> float:
+    def total(self, doc: Doc) -> float:
+        """The summed weight of an indexed item's features (cached per item)."""
+        total = self._totals.get(doc.item_id)
+        if total is None:
+            total = self._totals[doc.item_id] = sum(map(self.weight, doc.signature.features))
+        return total
+
+    def similarity(
+        self,
+        a: frozenset[str],
+        b: frozenset[str],
+        weight_a: float | None = None,
+        weight_b: float | None = None,
+    ) -> float:
+        """IDF-weighted overlap; the summed weights of ``a`` and ``b`` may be given."""
         weight = self.weight
         shared = sum(map(weight, a & b))
         if not shared:
             return 0.0
-        weight_a = sum(map(weight, a))
-        weight_b = sum(map(weight, b))
+        if weight_a is None:
+            weight_a = sum(map(weight, a))
+        if weight_b is None:
+            weight_b = sum(map(weight, b))
         jaccard = shared / (weight_a + weight_b - shared)
         containment = shared / min(weight_a, weight_b)
         return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
@@ -427,11 +445,12 @@ class StoryIndex:
                 for item_id in posting:
                     shared[item_id] += weight
         best: Hit | None = None
+        my_weight = sum(map(self.weight, mine))
         for item_id in sorted(shared, key=shared.__getitem__, reverse=True)[:MAX_CANDIDATES]:
             other = self.docs[item_id]
             if other.source == doc.source:
                 continue
-            score = self.similarity(mine, other.features)
+            score = self.similarity(mine, other.features, my_weight, self.total(other))
             if best is not None and score <= best.similarity:
                 continue
 
