@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -112,9 +114,18 @@ def title_places(classification: Classification) -> list[str]:
 _worker_classifier: Classifier | None = None
 
 
-def _start_worker(config: ClassifyConfig) -> None:
+def _start_worker(config: ClassifyConfig, parent: int) -> None:
     global _worker_classifier
     _worker_classifier = Classifier.from_config(config)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when the refresh that started it is gone (killed with
+    SIGKILL, say): a pool's workers would otherwise wait for work forever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def prepare_in_worker(
@@ -136,5 +147,5 @@ def pool(config: ClassifyConfig, sources: int) -> Executor | None:
         # spawn: a fork would copy the event loop's threads and the store's connection.
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(config,),
+        initargs=(config, os.getpid()),
     )

@@ -78,3 +78,21 @@ def test_sigkill_at_random_points_then_a_rerun_loses_nothing(farm: Path) -> None
     for feed in feeds:
         assert_valid_atom(feed)
     assert list(output.glob(".*.tmp")) == []
+    time.sleep(1.5)  # workers notice within half a second that their refresh died
+    assert orphaned_workers() == []
+
+
+def orphaned_workers() -> list[int]:
+    """Pool workers whose refresh is gone (re-parented to init)."""
+    orphans = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"spawn_main" in command and parent == 1:
+            orphans.append(int(proc.name))
+    return orphans
