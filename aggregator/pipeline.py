@@ -30,7 +30,7 @@ from .fetch import Fetcher
 from .prepare import Prepared, pool, prepare, prepare_entry, prepare_in_worker
 from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
-from .store import ClusterRow, Placement, Store
+from .store import ClusterRow, Placement, SourceState, Store
 from .types import (
     Config,
     Entry,
@@ -114,11 +114,10 @@ async def refresh_async(
         store, classifier or (lambda: Classifier.from_config(config.classify)), retention
     )
     policy = Policy.from_config(config)
+    states = {source.url: store.source(source.url) for source in config.sources}
     due = sum(
-        force
-        or (state := store.source(s.url)) is None
-        or is_due(state.next_attempt, now, policy.for_source(s))
-        for s in config.sources
+        skipped(source, states[source.url], now, policy.for_source(source), force) is None
+        for source in config.sources
     )
     workers = pool(config.classify, due)
     try:
@@ -127,8 +126,16 @@ async def refresh_async(
                 asyncio.create_task(
                     _reporting(
                         refresh_source(
-                            source, fetcher, store, ingester, clock, policy, force, workers
-                        ),
+                            source,
+                            states[source.url],
+                            fetcher,
+                            store,
+                            ingester,
+                            clock,
+                            policy,
+                            force,
+                            workers,
+                        ),  # fmt: skip
                         progress,
                     )
                 )
@@ -174,8 +181,25 @@ async def _cancel_when(stop: threading.Event, tasks: list[asyncio.Task[SourceRep
         task.cancel()
 
 
+def skipped(
+    source: Source, state: SourceState | None, now: datetime, policy: Policy, force: bool
+) -> SourceReport | None:
+    """Why a source is not fetched now (gone, or not due), or None: fetch it."""
+    if state is not None and state.gone is not None:
+        return SourceReport(
+            source, Status.GONE, error=f"HTTP 410 Gone since {state.gone:%Y-%m-%d}",
+            note="remove it from feeds.yaml",
+        )  # fmt: skip
+    if state is not None and not force and not is_due(state.next_attempt, now, policy):
+        assert state.next_attempt is not None
+        when = f"{state.next_attempt:%Y-%m-%d %H:%M} UTC"
+        return SourceReport(source, Status.NOT_DUE, error=f"next attempt at {when}")
+    return None
+
+
 async def refresh_source(
     source: Source,
+    state: SourceState | None,
     fetcher: Fetcher,
     store: Store,
     ingester: Ingester,
@@ -188,18 +212,8 @@ async def refresh_source(
     become the report and its next attempt."""
     started = time.monotonic()
     policy = policy.for_source(source)
-    state = store.source(source.url)
-    if state is not None and state.gone is not None:
-        return _log(
-            SourceReport(
-                source, Status.GONE, error=f"HTTP 410 Gone since {state.gone:%Y-%m-%d}",
-                note="remove it from feeds.yaml",
-            )
-        )  # fmt: skip
-    if state is not None and not force and not is_due(state.next_attempt, clock(), policy):
-        assert state.next_attempt is not None
-        when = f"{state.next_attempt:%Y-%m-%d %H:%M} UTC"
-        return _log(SourceReport(source, Status.NOT_DUE, error=f"next attempt at {when}"))
+    if (report := skipped(source, state, clock(), policy, force)) is not None:
+        return _log(report)
     url = (state.moved_to if state else None) or source.url
     validators = state.validators if state else Validators()
     try:

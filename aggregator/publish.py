@@ -256,7 +256,7 @@ def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
     _sub(feed, "id", self_url or _uuid_urn(f"feed:{config.site.title}:{output.slug}"))
     _sub(feed, "title", output.title)
     _sub(feed, "subtitle", output.description)
-    _sub(feed, "updated", _rfc3339(max((s.updated for s in chosen), default=EPOCH)))
+    _sub(feed, "updated", site.rfc3339(max((s.updated for s in chosen), default=EPOCH)))
     _sub(_sub(feed, "author"), "name", config.site.title)
     _sub(feed, "generator", "central-asia-aggregator", uri=GENERATOR_URI, version=__version__)
     if self_url and config.site.base_url:
@@ -279,8 +279,8 @@ def _entry(story: Story) -> etree._Element:
         entry.set(XML_LANG, item.language)
     _sub(entry, "id", story.uid)
     _sub(entry, "title", item.title, type="text")
-    _sub(entry, "updated", _rfc3339(story.updated))
-    _sub(entry, "published", _rfc3339(item.published or item.date))
+    _sub(entry, "updated", site.rfc3339(story.updated))
+    _sub(entry, "published", site.rfc3339(item.published or item.date))
     _sub(_sub(entry, "author"), "name", item.source_name)
     if item.link:
         _sub(entry, "link", rel="alternate", type="text/html", href=item.link)
@@ -311,10 +311,6 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 
 def _xml_safe(text: str) -> str:
     return _NOT_XML.sub("", text)
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def entry_html(story: Story) -> str:

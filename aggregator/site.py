@@ -131,8 +131,8 @@ def json_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
             "id": story.uid,
             "title": item.title,
             "content_html": entry_html(story),
-            "date_published": _rfc3339(item.published or item.date),
-            "date_modified": _rfc3339(story.updated),
+            "date_published": rfc3339(item.published or item.date),
+            "date_modified": rfc3339(story.updated),
             "authors": [{"name": item.source_name}],
             "tags": list(story.labels),
         }
@@ -154,5 +154,6 @@ def _feed_href(config: Config, slug: str) -> str:
     return f"{config.site.base_url}{slug}.xml" if config.site.base_url else f"{slug}.xml"
 
 
-def _rfc3339(value: datetime) -> str:
+def rfc3339(value: datetime) -> str:
+    """A UTC time as RFC 3339, to the second (Atom and JSON Feed)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
