@@ -24,10 +24,10 @@ from . import __version__
 from .classify import LABELS, Classifier
 from .config import load_config
 from .errors import ConfigError, StoreError
-from .lock import Locked, exclusive, lock_path
-from .pipeline import reclassify_all
+from .lock import Locked, refresh_lock
+from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
-from .publish import outputs, publish, source_priorities, stories, story_of
+from .publish import outputs, source_priorities, stories, story_of
 from .store import Store, StoredItem, open_store
 from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status
 
@@ -116,7 +116,7 @@ def run(config_path: Path) -> None:
             log.error("keeping the previous configuration: %s", e)
         cfg = current["config"]
         try:
-            with exclusive(lock_path(cfg.storage)), _store_or_raise(cfg) as store:
+            with refresh_lock(cfg.storage), _store_or_raise(cfg) as store:
                 report = run_refresh(cfg, store, stop=stop)
         except Locked as e:
             log.warning("skipping this check: %s", e)
@@ -231,7 +231,7 @@ def reclassify(ctx: click.Context, config_path: Path) -> None:
     with _locked(config), _open(config) as store:
         with store.transaction():
             total, changed = reclassify_all(store, config)
-        report = publish(store, config)
+        report = publish_if_changed(store, config)
     if not ctx.obj["quiet"]:
         click.echo(
             f"{total} items classified again, {changed} changed;"
@@ -306,7 +306,7 @@ def _progress(
 def _locked(config: Config) -> Iterator[None]:
     """The store's lock, or exit at once with EXIT_LOCKED."""
     try:
-        with exclusive(lock_path(config.storage)):
+        with refresh_lock(config.storage):
             yield
     except Locked as e:
         click.echo(f"error: {e}; not starting another", err=True)

@@ -7,6 +7,7 @@ Unknown keys are errors, so a typo is never silently ignored.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from .types import (
     FetchConfig,
     OutputConfig,
     OutputSpec,
+    PostgresURL,
     Selectors,
     SiteConfig,
     Source,
@@ -134,7 +136,7 @@ def parse_config(data: object, path: Path) -> Config:
     sources = _sources(v, top)
     return Config(
         path=path,
-        storage=base / v.get(top, "storage", v.string, DEFAULT_STORAGE),
+        storage=_storage(v, top.get("storage"), base),
         output=OutputConfig(
             dir=base / v.get(output, "output.dir", v.string, "output"),
             max_entries=v.get(output, "output.max_entries", v.positive_int, 100),
@@ -166,6 +168,27 @@ def parse_config(data: object, path: Path) -> Config:
             schedule, "schedule.max_interval_minutes", v.positive_number, 24 * 60.0
         ),
     )
+
+
+def _storage(v: _Validator, raw: object, base: Path) -> Path | PostgresURL:
+    """``storage:``: a SQLite file (relative to the configuration), a
+    ``postgresql://`` URI, or ``{env: NAME}``, an environment variable holding either."""
+    key = "storage"
+    if raw is None:
+        raw = DEFAULT_STORAGE
+    if isinstance(raw, dict):
+        name = v.string(v.mapping(raw, key, {"env"}).get("env"), "storage.env")
+        value = os.environ.get(name)
+        if not value:
+            raise v.error("storage.env", f"the environment variable {name} is not set")
+        key = "storage.env"
+    else:
+        value = v.string(raw, key)
+    if value.startswith(("postgresql://", "postgres://")):
+        return PostgresURL(value)
+    if "://" in value:
+        raise v.error(key, "expected a file path or a postgresql:// URI")
+    return base / value
 
 
 def _outputs(v: _Validator, raw: object, sources: tuple[Source, ...]) -> tuple[OutputSpec, ...]:

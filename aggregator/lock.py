@@ -1,4 +1,6 @@
-"""One refresh at a time per store: an exclusive, non-blocking lock file.
+"""One refresh at a time per SQLite store: an exclusive, non-blocking lock file.
+(Workers sharing a PostgreSQL store coordinate in the database instead: see
+:mod:`.store`.)
 
 ``flock`` locks belong to the open file, so the kernel releases the lock of a
 process that dies, however it dies: a lock left by a killed run is recovered
@@ -11,14 +13,23 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from .errors import AggregatorError
+from .types import PostgresURL
 
 
 class Locked(AggregatorError):
     """Another process holds the lock."""
+
+
+def refresh_lock(storage: Path | PostgresURL) -> AbstractContextManager[None]:
+    """The lock a refresh holds: the SQLite store's lock file; none for
+    PostgreSQL, where several workers may refresh at once."""
+    if isinstance(storage, PostgresURL):
+        return nullcontext()
+    return exclusive(lock_path(storage))
 
 
 def lock_path(storage: Path) -> Path:

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 #: Items with the same fingerprint are one story only if seen this close together.
 STORY_WINDOW = timedelta(hours=72)
+#: Seconds between two attempts to claim a source another worker holds.
+CLAIM_POLL = 0.2
+#: Why a source claimed after another worker is not fetched again.
+ELSEWHERE = "refreshed by another worker during this run"
 #: Ids of pruned items are remembered this many retention periods, so a feed
 #: that still lists them does not bring them back.
 RETENTION_MEMORY = 4
@@ -107,7 +111,10 @@ async def refresh_async(
     retention = timedelta(days=config.retention_days)
     now = clock()
     with store.transaction():
+        store.lock_items()
         pruned = store.prune(now - retention, now, now - RETENTION_MEMORY * retention)
+        if pruned:
+            store.bump_generation()
     if pruned:
         log.info("pruned %d items older than %g days", pruned, config.retention_days)
     ingester = Ingester(
@@ -154,12 +161,7 @@ async def refresh_async(
     reports = [r for r in results if isinstance(r, SourceReport)]
     if len(reports) < len(tasks):
         log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))
-    changed = pruned or any(r.new or r.changed for r in reports)
-    if changed or not published_with(config):
-        published = publish(store, config)
-        mark_published(config)
-    else:  # nothing new, same configuration and program: the files are current
-        published = PublishReport(written=(), unchanged=())
+    published = publish_if_changed(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
 
 
@@ -214,6 +216,31 @@ async def refresh_source(
     policy = policy.for_source(source)
     if (report := skipped(source, state, clock(), policy, force)) is not None:
         return _log(report)
+    # Another worker sharing the store may hold the source: wait for it, then
+    # fetch only if that worker did not refresh it meanwhile.
+    while not store.claim(source.url):
+        await asyncio.sleep(CLAIM_POLL)
+    try:
+        if store.source(source.url) != state:
+            return _log(SourceReport(source, Status.NOT_DUE, error=ELSEWHERE))
+        report = await _refresh_claimed(
+            source, state, fetcher, store, ingester, clock, policy, workers
+        )
+    finally:
+        store.release(source.url)
+    return _log(replace(report, seconds=time.monotonic() - started))
+
+
+async def _refresh_claimed(
+    source: Source,
+    state: SourceState | None,
+    fetcher: Fetcher,
+    store: Store,
+    ingester: Ingester,
+    clock: Clock,
+    policy: Policy,
+    workers: Executor | None,
+) -> SourceReport:
     url = (state.moved_to if state else None) or source.url
     validators = state.validators if state else Validators()
     try:
@@ -272,7 +299,7 @@ async def refresh_source(
             )  # fmt: skip
         note = "gone: remove it from feeds.yaml" if status == 410 else None
         report = SourceReport(source, Status.ERROR, error=e.reason, note=note)
-    return _log(replace(report, seconds=time.monotonic() - started))
+    return report
 
 
 class Ingester:
@@ -296,6 +323,8 @@ class Ingester:
         self._classifier = classifier
         self.retention = retention
         self._index: cluster.StoryIndex | None = None
+        #: The highest item id in the index.
+        self._last_id = 0
 
     @property
     def classifier(self) -> Classifier:
@@ -309,9 +338,16 @@ class Ingester:
         """The story index of recent items, loaded from the store on first use."""
         if self._index is None:
             self._index = cluster.StoryIndex()
-            for row in self.db.cluster_rows(now - cluster.WINDOW):
-                self._index.add(_doc_from_row(row))
+            self._catch_up(now)
         return self._index
+
+    def _catch_up(self, now: datetime) -> None:
+        """Add to the index the recent items stored since it was last read
+        (by another worker sharing the store; none with SQLite)."""
+        assert self._index is not None
+        for row in self.db.cluster_rows(now - cluster.WINDOW, after=self._last_id):
+            self._index.add(_doc_from_row(row))
+            self._last_id = max(self._last_id, row.item_id)
 
     def ingest(
         self, source_url: str, entries: Iterable[Entry], now: datetime, hint: str | None = None
@@ -335,6 +371,9 @@ class Ingester:
         """Store the new and changed entries of one source; ``known`` is what
         :meth:`Store.content_hashes` gave when they were prepared (updated here)."""
         new = changed = relevant = 0
+        self.db.lock_items()
+        if self._index is not None:
+            self._catch_up(now)
         known = self.db.content_hashes(source_url) if known is None else known
         oldest = now - self.retention
         for prepared in fresh:
@@ -360,6 +399,8 @@ class Ingester:
                 )
                 changed += 1
             known[entry.guid] = prepared.digest
+        if new or changed:
+            self.db.bump_generation()
         return IngestCounts(new=new, changed=changed, relevant=relevant)
 
     def _insert(self, prepared: Prepared, now: datetime) -> None:
@@ -383,6 +424,7 @@ class Ingester:
             now=now,
         )
         index.add(replace(doc, item_id=item_id, story_id=placement.story_id))
+        self._last_id = max(self._last_id, item_id)
 
 
 def _doc_from_row(row: ClusterRow) -> cluster.Doc:
@@ -409,28 +451,33 @@ def _log(report: SourceReport) -> SourceReport:
     return report
 
 
-#: In the output folder: what the files were last published with.
+#: In the output folder: what the files were last published from.
 STAMP = ".aggregator-published"
 
 
-def _stamp(config: Config) -> str:
-    """The configuration's bytes and the program's version, hashed."""
+def publish_if_changed(store: Store, config: Config) -> PublishReport:
+    """Publish, unless the output folder was last published from this very
+    state: the same store at the same generation, the same configuration and
+    program. One worker publishes at a time, from one snapshot of the store."""
+    with store.publishing(), store.snapshot():
+        stamp = _stamp(config, store)
+        try:
+            if (config.output.dir / STAMP).read_text(encoding="ascii") == stamp:
+                return PublishReport(written=(), unchanged=())
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        report = publish(store, config)
+        write_atomic(config.output.dir / STAMP, stamp.encode("ascii"))
+    return report
+
+
+def _stamp(config: Config, store: Store) -> str:
+    """The configuration's bytes, the program's version and where the store
+    is, hashed, and the store's generation."""
     digest = hashlib.sha256(config.path.read_bytes())
     digest.update(__version__.encode())
-    return digest.hexdigest()
-
-
-def published_with(config: Config) -> bool:
-    """True when the output folder was last published with this configuration
-    and this program (so, with nothing new stored, publishing would change nothing)."""
-    try:
-        return (config.output.dir / STAMP).read_text(encoding="ascii") == _stamp(config)
-    except (FileNotFoundError, UnicodeDecodeError):
-        return False
-
-
-def mark_published(config: Config) -> None:
-    write_atomic(config.output.dir / STAMP, _stamp(config).encode("ascii"))
+    digest.update(str(config.storage).encode())
+    return f"{digest.hexdigest()} {store.generation()}\n"
 
 
 def reclassify_all(store: Store, config: Config) -> tuple[int, int]:
@@ -439,6 +486,7 @@ def reclassify_all(store: Store, config: Config) -> tuple[int, int]:
     classifier = Classifier.from_config(config.classify)
     hints = {s.url: s.country for s in config.sources}
     total = changed = 0
+    store.lock_items()
     for item in list(store.all_items()):
         entry = Entry(
             source_url=item.source_url,
@@ -452,4 +500,5 @@ def reclassify_all(store: Store, config: Config) -> tuple[int, int]:
         total += 1
         changed += (new.countries, new.regional) != (item.countries, item.regional)
         store.set_classification(item.id, new)
+    store.bump_generation()
     return total, changed

@@ -1,26 +1,52 @@
-"""Persist sources, items and stories in SQLite: the only module that speaks SQL.
+"""Persist sources, items and stories in SQLite or PostgreSQL: the only
+module that speaks SQL.
 
-One schema string with a comment per column, numbered migrations keyed by
-``PRAGMA user_version``, rows turned into records here. The database runs in
-WAL mode with a busy timeout, so a publisher reading and a refresh writing do
-not block each other, and a killed process never leaves it corrupt. Each
-source is written in one transaction (:meth:`Store.transaction`).
-It does not decide anything: what is new, which story, which country are
-decided by the callers and handed in.
+One schema string with a comment per column, numbered migrations, rows turned
+into records here. :class:`Store` holds every query, written once in the SQL
+both databases share; a backend (:class:`_SQLite`, :class:`_Postgres`) holds
+what differs: connecting, placeholders, the few DDL words, the schema version,
+and locks. It does not decide anything: what is new, which story, which
+country are decided by the callers and handed in.
+
+SQLite, the default, runs in WAL mode with a busy timeout, so a publisher
+reading and a refresh writing do not block each other, and a killed process
+never leaves it corrupt; one refresh at a time holds it (:mod:`.lock`).
+
+PostgreSQL lets several workers share one store. They coordinate with
+advisory locks, which the server releases when a worker's connection ends,
+however it ends:
+
+- a worker *claims* a source (:meth:`Store.claim`) before fetching it, so no
+  source is fetched by two workers at once;
+- transactions that write items take one transaction-level lock
+  (:meth:`Store.lock_items`), so placing an item in a story and inserting it
+  is never interleaved with another worker's: the same article from two
+  outlets cannot start two stories;
+- one worker publishes at a time (:meth:`Store.publishing`), from one
+  snapshot (:meth:`Store.snapshot`).
+
+Each source is written in one transaction (:meth:`Store.transaction`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import StoreError
-from .types import Classification, Entry, FeedInfo, Source, Validators
+from .types import Classification, Entry, FeedInfo, PostgresURL, Source, Validators
+
+if TYPE_CHECKING:
+    import psycopg
 
 SCHEMA = """
 CREATE TABLE sources (
@@ -109,8 +135,16 @@ LABEL_INDEX = """
 CREATE INDEX item_labels_item ON item_labels (item_id);
 """
 
-#: Migrations: index i upgrades user_version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING, SCHEDULING, LABEL_INDEX)
+#: Version 5: what publishing has to catch up with.
+CHANGES = """
+CREATE TABLE changes (                -- one row
+    generation INTEGER NOT NULL       -- bumped by every transaction that changes stored items
+);
+INSERT INTO changes (generation) VALUES (0);
+"""
+
+#: Migrations: index i upgrades schema version i to i + 1.
+MIGRATIONS: tuple[str, ...] = (SCHEMA, CLUSTERING, SCHEDULING, LABEL_INDEX, CHANGES)
 
 
 @dataclass(frozen=True)
@@ -189,15 +223,35 @@ class StoredItem:
     similarity: float | None = None
 
 
-class Store:
-    """An open SQLite store. Use :func:`open_store` to get one."""
+class Row(Protocol):
+    """A result row: by position or by column name (sqlite3.Row, :class:`_PgRow`)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self._conn = conn
-        self.path = path
+    def __getitem__(self, key: int | str) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Store:
+    """An open store. Use :func:`open_store` to get one."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._db = backend
+        #: Where the store is, for messages (a PostgreSQL password is hidden).
+        self.where = backend.where
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -205,33 +259,96 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self._db.execute(sql, params)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything inside is committed at once, or not at all."""
-        try:
-            with self._conn:
-                self._conn.execute("BEGIN IMMEDIATE")
+        """Everything inside is committed at once, or not at all.
+
+        Raises:
+            StoreError: the database refused (the change is rolled back).
+        """
+        with self._db.errors():
+            self._db.execute(self._db.BEGIN)
+            try:
                 yield
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: {e}") from e
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
         """Everything inside is undone at the end: for a dry run."""
-        self._conn.execute("BEGIN")
+        with self._db.errors():
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the store as it was at the first one, even
+        while other workers write: for publishing."""
+        with self._db.errors():
+            self._db.execute(self._db.BEGIN_SNAPSHOT)
+            try:
+                yield
+            finally:
+                self._db.execute("ROLLBACK")
+
+    # --- coordination between workers (no-ops in SQLite: one writer) ----------
+
+    @property
+    def shared(self) -> bool:
+        """True when other workers may write this store at the same time."""
+        return self._db.shared
+
+    def claim(self, source_url: str) -> bool:
+        """Try to claim a source for this worker; False when another holds it.
+        A claim lasts until :meth:`release`, or until this worker's connection ends."""
+        with self._db.errors():
+            return self._db.try_lock(_lock_key("source", source_url))
+
+    def release(self, source_url: str) -> None:
+        with self._db.errors():
+            self._db.unlock(_lock_key("source", source_url))
+
+    def lock_items(self) -> None:
+        """Wait until no other worker is writing items, and keep them out until
+        this transaction ends. Call first in a transaction that writes items."""
+        self._db.lock_transaction(_lock_key("items", ""))
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Publish alone: wait for any other worker publishing to finish."""
+        key = _lock_key("publish", "")
+        with self._db.errors():
+            self._db.lock(key)
         try:
             yield
         finally:
-            self._conn.execute("ROLLBACK")
+            with self._db.errors():
+                self._db.unlock(key)
+
+    def generation(self) -> int:
+        """A number that changes with every transaction that changed stored items."""
+        return int(self._execute("SELECT generation FROM changes").fetchone()[0])
+
+    def bump_generation(self) -> None:
+        """Mark stored items as changed (call inside the changing transaction)."""
+        self._execute("UPDATE changes SET generation = generation + 1")
 
     # --- sources -------------------------------------------------------------
 
     def source(self, url: str) -> SourceState | None:
-        row = self._conn.execute("SELECT * FROM sources WHERE url = ?", (url,)).fetchone()
+        row = self._execute("SELECT * FROM sources WHERE url = ?", (url,)).fetchone()
         return _source_state(row) if row else None
 
     def sources(self) -> list[SourceState]:
-        rows = self._conn.execute("SELECT * FROM sources ORDER BY url").fetchall()
+        rows = self._execute("SELECT * FROM sources ORDER BY url").fetchall()
         return [_source_state(r) for r in rows]
 
     def validators(self, url: str) -> Validators:
@@ -239,7 +356,7 @@ class Store:
         return state.validators if state else Validators()
 
     def ensure_source(self, source: Source) -> None:
-        self._conn.execute(
+        self._execute(
             "INSERT INTO sources (url, name) VALUES (?, ?)"
             " ON CONFLICT (url) DO UPDATE SET name = excluded.name",
             (source.url, source.name),
@@ -258,7 +375,7 @@ class Store:
         """A fetch succeeded (changed or not); ``feed`` is None when nothing was
         parsed, ``moved_to`` set when the source redirected permanently."""
         self.ensure_source(source)
-        self._conn.execute(
+        self._execute(
             """UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?,
                  last_attempt = ?, last_success = ?, failures = 0, last_error = NULL,
                  title = coalesce(?, title), link = coalesce(?, link),
@@ -289,7 +406,7 @@ class Store:
     ) -> None:
         """A fetch failed; ``gone`` when the server said 410 (no more attempts)."""
         self.ensure_source(source)
-        self._conn.execute(
+        self._execute(
             """UPDATE sources SET last_attempt = ?, failures = failures + 1, last_error = ?,
                  next_attempt = ?, gone = CASE WHEN ? THEN ? ELSE gone END
                WHERE url = ?""",
@@ -300,7 +417,7 @@ class Store:
 
     def content_hashes(self, source_url: str) -> dict[str, str]:
         """guid -> content hash of every stored item of a source."""
-        rows = self._conn.execute(
+        rows = self._execute(
             "SELECT guid, content_hash FROM items WHERE source_url = ?", (source_url,)
         )
         return dict(rows.fetchall())
@@ -311,14 +428,14 @@ class Store:
         """The story of an item with the same canonical URL, or the same
         fingerprint first seen after ``since``; None if there is none."""
         if canonical_url:
-            row = self._conn.execute(
+            row = self._execute(
                 "SELECT story_id, id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1",
                 (canonical_url,),
             ).fetchone()
             if row:
                 return Placement(row[0], "url", row[1])
         if fingerprint:
-            row = self._conn.execute(
+            row = self._execute(
                 "SELECT story_id, id FROM items WHERE fingerprint = ? AND first_seen >= ?"
                 " ORDER BY id LIMIT 1",
                 (fingerprint, _iso(since)),
@@ -327,18 +444,18 @@ class Store:
                 return Placement(row[0], "fingerprint", row[1])
         return None
 
-    def cluster_rows(self, since: datetime) -> Iterator[ClusterRow]:
-        """Items dated after ``since``, for the story index."""
-        rows = self._conn.execute(
+    def cluster_rows(self, since: datetime, after: int = 0) -> Iterator[ClusterRow]:
+        """Items dated after ``since`` whose id is above ``after``, for the story index."""
+        rows = self._execute(
             """SELECT id, story_id, source_url, date, signature, title, summary
-               FROM items WHERE date >= ? ORDER BY id""",
-            (_iso(since),),
+               FROM items WHERE date >= ? AND id > ? ORDER BY id""",
+            (_iso(since), after),
         )
         for row in rows:
             yield ClusterRow(row[0], row[1], row[2], _required_dt(row[3]), *row[4:])
 
     def is_pruned(self, source_url: str, guid: str) -> bool:
-        row = self._conn.execute(
+        row = self._execute(
             "SELECT 1 FROM pruned WHERE source_url = ? AND guid = ?", (source_url, guid)
         ).fetchone()
         return row is not None
@@ -348,25 +465,24 @@ class Store:
         are never stored again) and stories left empty; forget the ids of
         items pruned before ``forget_before``. Returns how many were deleted."""
         cutoff = _iso(before)
-        self._conn.execute(
-            """INSERT OR IGNORE INTO pruned (source_url, guid, pruned)
-               SELECT source_url, guid, ? FROM items WHERE date < ?""",
+        self._execute(
+            """INSERT INTO pruned (source_url, guid, pruned)
+               SELECT source_url, guid, ? FROM items WHERE date < ?
+               ON CONFLICT DO NOTHING""",
             (_iso(now), cutoff),
         )
-        deleted = self._conn.execute("DELETE FROM items WHERE date < ?", (cutoff,)).rowcount
-        self._conn.execute(
-            "DELETE FROM stories WHERE id NOT IN (SELECT DISTINCT story_id FROM items)"
-        )
-        self._conn.execute("DELETE FROM pruned WHERE pruned < ?", (_iso(forget_before),))
+        deleted = self._execute("DELETE FROM items WHERE date < ?", (cutoff,)).rowcount
+        self._execute("DELETE FROM stories WHERE id NOT IN (SELECT DISTINCT story_id FROM items)")
+        self._execute("DELETE FROM pruned WHERE pruned < ?", (_iso(forget_before),))
         return int(deleted)
 
     def new_story(self, uid: str, now: datetime) -> int:
         """The id of the story ``uid``, created if it does not exist yet."""
-        self._conn.execute(
+        self._execute(
             "INSERT INTO stories (uid, created) VALUES (?, ?) ON CONFLICT (uid) DO NOTHING",
             (uid, _iso(now)),
         )
-        row = self._conn.execute("SELECT id FROM stories WHERE uid = ?", (uid,)).fetchone()
+        row = self._execute("SELECT id FROM stories WHERE uid = ?", (uid,)).fetchone()
         return int(row[0])
 
     def insert_item(
@@ -383,14 +499,15 @@ class Store:
     ) -> int:
         """Store a new item; return its id."""
         date = min(entry.published, now) if entry.published else now
-        cursor = self._conn.execute(
+        cursor = self._execute(
             """INSERT INTO items (source_url, guid, story_id, canonical_url, fingerprint,
                  content_hash, link, title, summary, author, language, categories,
                  published, updated, date, first_seen, changed,
                  relevant, countries, regional, explanation,
                  signature, joined_by, joined_item, similarity)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                       ?, ?, ?, ?)""",
+                       ?, ?, ?, ?)
+               RETURNING id""",
             (
                 entry.source_url,
                 entry.guid,
@@ -416,9 +533,9 @@ class Store:
                 placement.similarity,
             ),
         )
-        assert cursor.lastrowid is not None
-        self._set_labels(cursor.lastrowid, classification, new=True)
-        return cursor.lastrowid
+        item_id = int(cursor.fetchone()[0])
+        self._set_labels(item_id, classification, new=True)
+        return item_id
 
     def update_item(
         self,
@@ -429,13 +546,13 @@ class Store:
         now: datetime,
     ) -> None:
         """Replace the text of an item already stored under the same guid."""
-        row = self._conn.execute(
+        row = self._execute(
             "SELECT id FROM items WHERE source_url = ? AND guid = ?",
             (entry.source_url, entry.guid),
         ).fetchone()
         if row is None:
             raise StoreError(f"no stored item {entry.guid!r} of {entry.source_url}")
-        self._conn.execute(
+        self._execute(
             """UPDATE items SET content_hash = ?, link = ?, title = ?, summary = ?,
                  author = ?, language = ?, categories = ?, updated = ?, changed = ?,
                  relevant = ?, countries = ?, regional = ?, explanation = ?
@@ -458,12 +575,12 @@ class Store:
 
     def all_items(self) -> Iterator[StoredItem]:
         """Every stored item, oldest first."""
-        for row in self._conn.execute(f"{_ITEM_SELECT} ORDER BY i.id").fetchall():
+        for row in self._execute(f"{_ITEM_SELECT} ORDER BY i.id").fetchall():
             yield _stored_item(row)
 
     def set_classification(self, item_id: int, classification: Classification) -> None:
         """Replace the classification of a stored item (its text stays)."""
-        self._conn.execute(
+        self._execute(
             "UPDATE items SET relevant = ?, countries = ?, regional = ?, explanation = ?"
             " WHERE id = ?",
             (*_classification_columns(classification), item_id),
@@ -472,8 +589,8 @@ class Store:
 
     def _set_labels(self, item_id: int, classification: Classification, new: bool = False) -> None:
         if not new:
-            self._conn.execute("DELETE FROM item_labels WHERE item_id = ?", (item_id,))
-        self._conn.executemany(
+            self._execute("DELETE FROM item_labels WHERE item_id = ?", (item_id,))
+        self._db.executemany(
             "INSERT INTO item_labels (label, item_id) VALUES (?, ?)",
             [(label, item_id) for label in classification.labels],
         )
@@ -484,9 +601,9 @@ class Store:
         """The newest ``limit`` stories with an item labelled with any of ``labels``,
         newest first (a story's date is its earliest item's)."""
         marks = ",".join("?" * len(labels))
-        rows = self._conn.execute(
+        rows = self._execute(
             f"""SELECT i.story_id FROM items i
-                WHERE i.relevant AND i.story_id IN (
+                WHERE i.relevant = 1 AND i.story_id IN (
                     SELECT i2.story_id FROM item_labels l JOIN items i2 ON i2.id = l.item_id
                     WHERE l.label IN ({marks}))
                 GROUP BY i.story_id
@@ -501,8 +618,8 @@ class Store:
         if not story_ids:
             return []
         marks = ",".join("?" * len(story_ids))
-        rows = self._conn.execute(
-            f"""{_ITEM_SELECT} WHERE i.relevant AND i.story_id IN ({marks})
+        rows = self._execute(
+            f"""{_ITEM_SELECT} WHERE i.relevant = 1 AND i.story_id IN ({marks})
                 ORDER BY i.date, i.id""",
             tuple(story_ids),
         ).fetchall()
@@ -512,7 +629,7 @@ class Store:
 
     def items_by_link(self, url: str) -> list[StoredItem]:
         """Items whose link, canonical URL or guid is ``url``."""
-        rows = self._conn.execute(
+        rows = self._execute(
             f"""{_ITEM_SELECT} WHERE i.link = ? OR i.canonical_url = ? OR i.guid = ?
                 ORDER BY i.id""",
             (url, url, url),
@@ -521,14 +638,14 @@ class Store:
 
     def dropped_items(self, limit: int) -> list[StoredItem]:
         """The newest items that were not about the region."""
-        rows = self._conn.execute(
-            f"{_ITEM_SELECT} WHERE NOT i.relevant ORDER BY i.date DESC, i.id DESC LIMIT ?",
+        rows = self._execute(
+            f"{_ITEM_SELECT} WHERE i.relevant = 0 ORDER BY i.date DESC, i.id DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [_stored_item(r) for r in rows]
 
     def count_items(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM items").fetchone()[0])
+        return int(self._execute("SELECT count(*) FROM items").fetchone()[0])
 
 
 _ITEM_SELECT = """
@@ -538,43 +655,46 @@ _ITEM_SELECT = """
 """
 
 
-def open_store(path: Path) -> Store:
-    """Open (creating if needed) and migrate the SQLite store at ``path``.
+def open_store(storage: Path | PostgresURL) -> Store:
+    """Open (creating if needed) and migrate the store: a SQLite file, or a
+    PostgreSQL database.
 
     Raises:
-        StoreError: the file cannot be created or is not a usable database.
+        StoreError: the store cannot be reached or created, or is not usable.
     """
+    backend: _Backend = _Postgres(storage) if isinstance(storage, PostgresURL) else _SQLite(storage)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except (OSError, sqlite3.Error) as e:
-        raise StoreError(f"{path}: cannot open the store: {e}") from e
-    conn.row_factory = sqlite3.Row
-    try:
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _migrate(conn)
-    except sqlite3.Error as e:
-        conn.close()
-        raise StoreError(f"{path}: not a usable store: {e}") from e
-    return Store(conn, path)
+        with backend.errors():
+            _migrate(backend)
+    except StoreError:
+        backend.close()
+        raise
+    return Store(backend)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise sqlite3.DatabaseError(
-            f"schema version {version} is newer than this program ({len(MIGRATIONS)})"
-        )
-    for number in range(version, len(MIGRATIONS)):
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            # executescript() would commit on its own; run the statements one by one.
-            for statement in _statements(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
+def _migrate(db: _Backend) -> None:
+    """Bring the schema to the current version, one migration per transaction."""
+    while True:
+        with db.errors():
+            db.execute(db.BEGIN)
+            try:
+                db.lock_transaction(_lock_key("migrate", ""))  # two workers starting together
+                version = db.version()
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"{db.where}: schema version {version} is newer than this"
+                        f" program ({len(MIGRATIONS)})"
+                    )
+                if version == len(MIGRATIONS):
+                    db.execute("ROLLBACK")
+                    return
+                for statement in _statements(MIGRATIONS[version]):
+                    db.execute(db.ddl(statement))
+                db.set_version(version + 1)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
 
 def _statements(script: str) -> list[str]:
@@ -585,6 +705,217 @@ def _statements(script: str) -> list[str]:
             parts.append(current.strip())
             current = ""
     return [p for p in parts if p]
+
+
+def _lock_key(kind: str, name: str) -> int:
+    """A signed 64-bit advisory lock key for ``kind`` (source, items, publish, migrate)."""
+    digest = hashlib.blake2b(f"aggregator:{kind}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# --- backends ----------------------------------------------------------------
+
+
+class _Backend:
+    """What differs between SQLite and PostgreSQL; queries live in :class:`Store`."""
+
+    #: Starts a transaction that writes.
+    BEGIN = "BEGIN"
+    #: Starts a read-only transaction on one snapshot.
+    BEGIN_SNAPSHOT = "BEGIN"
+    #: Other processes may write at the same time.
+    shared = False
+    where = ""
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn the driver's errors into :class:`StoreError`."""
+        yield
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def ddl(self, statement: str) -> str:
+        """A statement of the (SQLite-flavoured) schema, for this database."""
+        return statement
+
+    def version(self) -> int:
+        raise NotImplementedError
+
+    def set_version(self, version: int) -> None:
+        raise NotImplementedError
+
+    # Locks between workers: none are needed with one writer.
+    def try_lock(self, key: int) -> bool:
+        return True
+
+    def lock(self, key: int) -> None:
+        pass
+
+    def unlock(self, key: int) -> None:
+        pass
+
+    def lock_transaction(self, key: int) -> None:
+        pass
+
+
+class _SQLite(_Backend):
+    # IMMEDIATE: take the write lock now, not at the first write (no deadlock
+    # between two transactions that both read, then write).
+    BEGIN = "BEGIN IMMEDIATE"
+
+    def __init__(self, path: Path) -> None:
+        self.where = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"{path}: cannot open the store: {e}") from e
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise StoreError(f"{path}: not a usable store: {e}") from e
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.where}: {e}") from e
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_version(self, version: int) -> None:
+        self._conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
+class _Postgres(_Backend):
+    BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    shared = True
+
+    def __init__(self, url: PostgresURL) -> None:
+        self.where = str(url)
+        try:
+            import psycopg
+        except ImportError as e:
+            raise StoreError(
+                f"{self.where}: a PostgreSQL store needs psycopg:"
+                " pip install 'aggregator[postgresql]'"
+            ) from e
+        self._error = psycopg.Error
+        try:
+            self._conn: psycopg.Connection[Any] = psycopg.connect(
+                url.url, autocommit=True, row_factory=_pg_row, connect_timeout=10
+            )
+        except psycopg.Error as e:
+            raise StoreError(f"{self.where}: cannot connect: {_one_line(e)}") from e
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self._conn.execute(_placeholders(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self._conn.cursor().executemany(_placeholders(sql), rows)
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self._error as e:
+            raise StoreError(f"{self.where}: {_one_line(e)}") from e
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def ddl(self, statement: str) -> str:
+        statement = statement.replace(
+            "INTEGER PRIMARY KEY", "INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+        )
+        statement = statement.replace(" WITHOUT ROWID", "")
+        statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+        # Byte order, as SQLite compares: ISO 8601 times and URLs sort as written.
+        return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
+
+    def version(self) -> int:
+        self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def set_version(self, version: int) -> None:
+        self._conn.execute("DELETE FROM schema_version")
+        self._conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+
+    def try_lock(self, key: int) -> bool:
+        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        return bool(row and row[0])
+
+    def lock(self, key: int) -> None:
+        self._conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+
+    def unlock(self, key: int) -> None:
+        self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def lock_transaction(self, key: int) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+@lru_cache(maxsize=256)
+def _placeholders(sql: str) -> str:
+    """SQLite's ``?`` placeholders as psycopg's ``%s`` (no query here holds a
+    literal ``?`` or ``%``)."""
+    return sql.replace("?", "%s")
+
+
+class _PgRow:
+    """A PostgreSQL row that reads like ``sqlite3.Row``: by position or name."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: dict[str, int], values: Sequence[Any]) -> None:
+        self._names = names
+        self._values = values
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[self._names[key] if isinstance(key, str) else key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _pg_row(cursor: psycopg.Cursor[Any]) -> Any:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+
+    def make(values: Sequence[Any]) -> _PgRow:
+        return _PgRow(names, values)
+
+    return make
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _classification_columns(c: Classification) -> tuple[int, str, int, str]:
@@ -614,7 +945,7 @@ def _classification_columns(c: Classification) -> tuple[int, str, int, str]:
     )
 
 
-def _source_state(row: sqlite3.Row) -> SourceState:
+def _source_state(row: Row) -> SourceState:
     return SourceState(
         url=row["url"],
         name=row["name"],
@@ -631,7 +962,7 @@ def _source_state(row: sqlite3.Row) -> SourceState:
     )
 
 
-def _stored_item(row: sqlite3.Row) -> StoredItem:
+def _stored_item(row: Row) -> StoredItem:
     return StoredItem(
         id=row["id"],
         source_url=row["source_url"],

@@ -7,6 +7,7 @@ Datetimes are timezone-aware UTC; a missing value is ``None``, never ``''``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,13 +141,26 @@ class ClassifyConfig:
 
 
 @dataclass(frozen=True)
+class PostgresURL:
+    """A PostgreSQL store, as a libpq connection URI
+    (``postgresql://user:password@host:port/database?options``)."""
+
+    url: str
+
+    def __str__(self) -> str:
+        """The URI without its password, for logs and reports."""
+        hidden = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", self.url)
+        return re.sub(r"(password=)[^&]*", r"\1***", hidden)
+
+
+@dataclass(frozen=True)
 class Config:
     """A loaded, validated ``feeds.yaml``; paths are absolute."""
 
     #: The configuration file itself.
     path: Path
-    #: SQLite database file.
-    storage: Path
+    #: The SQLite database file, or a PostgreSQL database.
+    storage: Path | PostgresURL
     output: OutputConfig
     site: SiteConfig
     fetch: FetchConfig
