@@ -1,4 +1,5 @@
-"""The whole pipeline through the command line, against a real loopback server."""
+"""The whole pipeline through the command line, against a real loopback server,
+on each backend (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def aggregator(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
 
 
 @pytest.fixture
-def farm(server: FeedServer, tmp_path: Path) -> Path:
+def farm(server: FeedServer, tmp_path: Path, storage: str | None) -> Path:
     """Three outlets, an agency repeating them, a broken source, a refused one."""
     sources = [
         {"name": "Courrier", "url": server.serve("/fr.xml", (FEEDS / "fr_rss.xml").read_bytes())},
@@ -42,7 +43,7 @@ def farm(server: FeedServer, tmp_path: Path) -> Path:
                                                    content_type="text/html")},
         {"name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
     ]  # fmt: skip
-    return write_config(tmp_path, sources)
+    return write_config(tmp_path, sources, **({"storage": storage} if storage else {}))
 
 
 def titles(path: Path) -> set[str]:
@@ -164,7 +165,7 @@ def test_changed_feed_adds_new_items_and_updates_changed_ones(
 
 
 def test_paths_are_relative_to_the_config_not_the_working_directory(
-    farm: Path, tmp_path: Path
+    farm: Path, tmp_path: Path, storage: str | None
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -173,7 +174,7 @@ def test_paths_are_relative_to_the_config_not_the_working_directory(
 
     assert result.returncode == 0
     assert (farm.parent / "output" / "kazakhstan.xml").exists()
-    assert (farm.parent / "aggregator.sqlite").exists()
+    assert (farm.parent / "aggregator.sqlite").exists() == (storage is None)
     assert list(elsewhere.iterdir()) == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,9 +33,25 @@ def clock() -> Clock:
     return Clock()
 
 
-def setup(tmp_path: Path, url: str) -> tuple[Config, Store]:
-    config = load_config(write_config(tmp_path, [{"name": "Outlet", "url": url}]))
-    return config, open_store(config.storage)
+Setup = Callable[..., tuple[Config, Store]]
+
+
+@pytest.fixture
+def setup(tmp_path: Path, storage: str | None) -> Iterator[Setup]:
+    """Configure one source at ``url`` (with extra keys) and open its store,
+    on each backend; the stores are closed after the test."""
+    opened: list[Store] = []
+
+    def make(url: str, **extra: object) -> tuple[Config, Store]:
+        more = {"storage": storage} if storage else {}
+        source = {"name": "Outlet", "url": url, **extra}
+        config = load_config(write_config(tmp_path, [source], **more))
+        opened.append(open_store(config.storage))
+        return config, opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
 
 
 def run(config: Config, store: Store, clock: Clock, force: bool = False) -> RunReport:
@@ -42,9 +59,9 @@ def run(config: Config, store: Store, clock: Clock, force: bool = False) -> RunR
 
 
 def test_a_source_is_fetched_again_only_when_due(
-    server: FeedServer, tmp_path: Path, clock: Clock
+    server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
-    config, store = setup(tmp_path, server.serve("/feed", FEED))
+    config, store = setup(server.serve("/feed", FEED))
 
     first = run(config, store, clock)
     clock.now += timedelta(minutes=10)
@@ -70,10 +87,10 @@ def test_a_source_is_fetched_again_only_when_due(
     ],
 )
 def test_ttl_and_max_age_are_respected(
-    server: FeedServer, tmp_path: Path, clock: Clock, route: Route, next_attempt: datetime
+    server: FeedServer, setup: Setup, clock: Clock, route: Route, next_attempt: datetime
 ) -> None:
     server.routes["/feed"] = route
-    config, store = setup(tmp_path, server.url("/feed"))
+    config, store = setup(server.url("/feed"))
 
     run(config, store, clock)
 
@@ -83,10 +100,10 @@ def test_ttl_and_max_age_are_respected(
 
 
 def test_failures_back_off_and_a_success_resets_them(
-    server: FeedServer, tmp_path: Path, clock: Clock
+    server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
     url = server.serve("/flaky", b"down", status=500)
-    config, store = setup(tmp_path, url)
+    config, store = setup(url)
     delays = []
     for _ in range(4):
         run(config, store, clock)
@@ -105,10 +122,10 @@ def test_failures_back_off_and_a_success_resets_them(
 
 
 def test_retry_after_on_503_delays_the_next_attempt(
-    server: FeedServer, tmp_path: Path, clock: Clock
+    server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
     url = server.serve("/busy", b"busy", status=503, headers={"Retry-After": "7200"})
-    config, store = setup(tmp_path, url)
+    config, store = setup(url)
 
     report = run(config, store, clock)
     clock.now += timedelta(hours=1)
@@ -120,9 +137,9 @@ def test_retry_after_on_503_delays_the_next_attempt(
     assert state is not None and state.next_attempt == T0 + timedelta(hours=2)
 
 
-def test_410_gone_stops_polling_for_good(server: FeedServer, tmp_path: Path, clock: Clock) -> None:
+def test_410_gone_stops_polling_for_good(server: FeedServer, setup: Setup, clock: Clock) -> None:
     url = server.serve("/gone", b"gone", status=410)
-    config, store = setup(tmp_path, url)
+    config, store = setup(url)
 
     first = run(config, store, clock)
     clock.now += timedelta(days=2)
@@ -134,11 +151,11 @@ def test_410_gone_stops_polling_for_good(server: FeedServer, tmp_path: Path, clo
 
 
 def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
-    server: FeedServer, tmp_path: Path, clock: Clock
+    server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
     new = server.serve("/new", FEED)
     old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
-    config, store = setup(tmp_path, old)
+    config, store = setup(old)
 
     first = run(config, store, clock)
     second = run(config, store, clock, force=True)
@@ -152,11 +169,11 @@ def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
 
 
 def test_a_temporary_redirect_changes_nothing(
-    server: FeedServer, tmp_path: Path, clock: Clock
+    server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
     server.serve("/new", FEED)
     old = server.serve("/old", b"", status=302, headers={"Location": "/new"})
-    config, store = setup(tmp_path, old)
+    config, store = setup(old)
 
     run(config, store, clock)
     run(config, store, clock, force=True)
@@ -166,14 +183,9 @@ def test_a_temporary_redirect_changes_nothing(
     assert state is not None and state.moved_to is None
 
 
-def test_a_source_can_have_its_own_interval(
-    server: FeedServer, tmp_path: Path, clock: Clock
-) -> None:
+def test_a_source_can_have_its_own_interval(server: FeedServer, setup: Setup, clock: Clock) -> None:
     url = server.serve("/feed", FEED)
-    config = load_config(
-        write_config(tmp_path, [{"name": "Slow outlet", "url": url, "interval_minutes": 180}])
-    )
-    store = open_store(config.storage)
+    config, store = setup(url, interval_minutes=180)
 
     run(config, store, clock)
 

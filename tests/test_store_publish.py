@@ -1,8 +1,11 @@
-"""The SQLite store and publishing from it: migrations, stories, deterministic atomic files."""
+"""The store, on SQLite and on PostgreSQL, and publishing from it: migrations,
+stories, deterministic atomic files. Tests taking the ``store`` or ``config``
+fixture run once per backend (``storage`` in conftest.py)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,19 +41,26 @@ def entry(source: Source, n: int, title: str, **kw: object) -> Entry:
     return Entry(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    data = {
+def make_config(folder: Path, storage: str | None = None) -> Config:
+    data: dict[str, object] = {
         "output": {"dir": "out", "max_entries": 3},
         "site": {"base_url": "https://news.example.org/feeds/"},
         "sources": [{"name": s.name, "url": s.url} for s in (SOURCE_A, SOURCE_B)],
     }
-    return parse_config(data, tmp_path / "feeds.yaml")
+    if storage is not None:
+        data["storage"] = storage
+    return parse_config(data, folder / "feeds.yaml")
 
 
 @pytest.fixture
-def store(config: Config) -> Store:
-    return open_store(config.storage)
+def config(tmp_path: Path, storage: str | None) -> Config:
+    return make_config(tmp_path, storage)
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator[Store]:
+    with open_store(config.storage) as store:
+        yield store
 
 
 def ingester(store: Store, retention_days: float = 30) -> Ingester:
@@ -302,10 +312,12 @@ def test_pruned_ids_are_forgotten_after_a_while(store: Store) -> None:
         assert not store.is_pruned(SOURCE_A.url, old.guid)
 
 
-def test_a_version_1_store_is_migrated_and_keeps_its_items(tmp_path: Path, config: Config) -> None:
+def test_a_version_1_store_is_migrated_and_keeps_its_items(tmp_path: Path) -> None:
     from aggregator.store import MIGRATIONS, SCHEMA, _statements
 
+    config = make_config(tmp_path)
     path = config.storage
+    assert isinstance(path, Path)
     db = sqlite3.connect(path)
     for statement in _statements(SCHEMA):
         db.execute(statement)
