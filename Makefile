@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= feeds.yaml
 
-.PHONY: run test lint demo clean bench
+.PHONY: run test lint demo clean bench postgresql-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,19 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check aggregator tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint postgresql-server
 	$(BIN)/pytest
+
+# The tests start a PostgreSQL server of their own (tests/postgres.py) from
+# Debian's packages, installed here when missing; AGGREGATOR_TEST_POSTGRES
+# (a postgresql:// URI) uses an existing server instead.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgresql-server:
+	@if [ -z "$$AGGREGATOR_TEST_POSTGRES" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing PostgreSQL (Debian package postgresql) for the tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) output demo-output *.egg-info

@@ -152,6 +152,9 @@ class PostgresURL:
         hidden = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", self.url)
         return re.sub(r"(password=)[^&]*", r"\1***", hidden)
 
+    def __repr__(self) -> str:
+        return f"PostgresURL({str(self)!r})"
+
 
 @dataclass(frozen=True)
 class Config:

@@ -41,6 +41,10 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         #: (path, request headers) of every request, in order.
         self.requests: list[tuple[str, dict[str, str]]] = []
+        #: The most requests to one path that were ever being answered at once.
+        self.most_at_once: dict[str, int] = {}
+        self._at_once: dict[str, int] = {}
+        self._counting = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +52,16 @@ class FeedServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 server.requests.append((self.path, dict(self.headers)))
+                with server._counting:
+                    now = server._at_once[self.path] = server._at_once.get(self.path, 0) + 1
+                    server.most_at_once[self.path] = max(now, server.most_at_once.get(self.path, 0))
+                try:
+                    self._answer()
+                finally:
+                    with server._counting:
+                        server._at_once[self.path] -= 1
+
+            def _answer(self) -> None:
                 route = server.routes.get(self.path)
                 if route is None:
                     self._send(404, b"not found", "text/plain", {})
@@ -126,6 +140,11 @@ class FeedServer:
         data = body.encode("utf-8") if isinstance(body, str) else body
         self.routes[path] = Route(body=data, **kwargs)  # type: ignore[arg-type]
         return self.url(path)
+
+    def in_flight(self) -> set[str]:
+        """The paths of the requests being answered now."""
+        with self._counting:
+            return {path for path, n in self._at_once.items() if n}
 
     def hits(self, path: str) -> list[dict[str, str]]:
         return [headers for p, headers in self.requests if p == path]

@@ -8,7 +8,7 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.types import Source
+from aggregator.types import PostgresURL, Source
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -93,6 +93,33 @@ sources:
 
 
 @pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("postgresql://news:pw@db.internal/news", PostgresURL("postgresql://news:pw@db.internal/news")),
+        ("postgres://db.internal/news", PostgresURL("postgres://db.internal/news")),
+        ("state/news.sqlite", "state/news.sqlite"),
+    ],
+)  # fmt: skip
+def test_storage_is_a_file_a_uri_or_an_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, expected: object
+) -> None:
+    if isinstance(expected, str):
+        expected = tmp_path / expected
+    direct = write(tmp_path, f"storage: '{value}'\nsources: []\n")
+    assert load_config(direct).storage == expected
+
+    monkeypatch.setenv("AGGREGATOR_DATABASE", value)
+    named = write(tmp_path, "storage: {env: AGGREGATOR_DATABASE}\nsources: []\n")
+    assert load_config(named).storage == expected
+
+
+def test_a_postgresql_password_is_hidden_when_shown() -> None:
+    url = PostgresURL("postgresql://news:s3cret@db/news?sslmode=require&password=other")
+    assert str(url) == "postgresql://news:***@db/news?sslmode=require&password=***"
+    assert "s3cret" not in repr(url)
+
+
+@pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
         ("sources: []\ncolour: red\n", "colour", "unknown key"),
@@ -127,6 +154,11 @@ sources:
         ("classify: {kz: {remove: [x]}}\nsources: []\n", "classify.kz.remove", "unknown key"),
         ("classify: {kz: {add: [ok, 3]}}\nsources: []\n", "classify.kz.add[1]", "non-empty string"),
         ("classify: {kz: {add: {a: b}}}\nsources: []\n", "classify.kz.add", "list of strings"),
+        ("storage: https://db.example/news\nsources: []\n", "storage", "postgresql:// URI"),
+        ("storage: [a, b]\nsources: []\n", "storage", "non-empty string"),
+        ("storage: {url: x}\nsources: []\n", "storage.url", "unknown key"),
+        ("storage: {env: AGGREGATOR_TEST_UNSET}\nsources: []\n", "storage.env",
+         "AGGREGATOR_TEST_UNSET is not set"),
     ],
 )  # fmt: skip
 def test_invalid_values_name_file_key_and_problem(
