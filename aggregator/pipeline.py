@@ -11,6 +11,7 @@ This module sequences; the stages decide.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import threading
@@ -127,6 +128,7 @@ async def refresh_async(
         for source in config.sources
     )
     workers = pool(config.classify, due)
+    slots = asyncio.Semaphore(2 * config.fetch.concurrency) if store.shared else None
     try:
         async with Fetcher(config.fetch, client) as fetcher:
             tasks = [
@@ -142,6 +144,7 @@ async def refresh_async(
                             policy,
                             force,
                             workers,
+                            slots,
                         ),  # fmt: skip
                         progress,
                     )
@@ -209,26 +212,32 @@ async def refresh_source(
     policy: Policy,
     force: bool = False,
     workers: Executor | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> SourceReport:
     """Fetch, parse and store one source if it is due; its own failures
-    become the report and its next attempt."""
+    become the report and its next attempt. ``slots`` bounds how many sources
+    this worker holds at once (with a store shared between workers, so that
+    one worker does not claim every source at the start)."""
     started = time.monotonic()
     policy = policy.for_source(source)
     if (report := skipped(source, state, clock(), policy, force)) is not None:
         return _log(report)
-    # Another worker sharing the store may hold the source: wait for it, then
-    # fetch only if that worker did not refresh it meanwhile.
-    while not store.claim(source.url):
+    # With a shared store, another worker may hold the source: come back to it
+    # after the others (giving up the slot meanwhile), then fetch it only if
+    # that worker did not refresh it in the meantime.
+    while True:
+        async with slots or contextlib.nullcontext():
+            if store.claim(source.url):
+                try:
+                    if store.source(source.url) != state:
+                        return _log(SourceReport(source, Status.NOT_DUE, error=ELSEWHERE))
+                    report = await _refresh_claimed(
+                        source, state, fetcher, store, ingester, clock, policy, workers
+                    )
+                finally:
+                    store.release(source.url)
+                return _log(replace(report, seconds=time.monotonic() - started))
         await asyncio.sleep(CLAIM_POLL)
-    try:
-        if store.source(source.url) != state:
-            return _log(SourceReport(source, Status.NOT_DUE, error=ELSEWHERE))
-        report = await _refresh_claimed(
-            source, state, fetcher, store, ingester, clock, policy, workers
-        )
-    finally:
-        store.release(source.url)
-    return _log(replace(report, seconds=time.monotonic() - started))
 
 
 async def _refresh_claimed(

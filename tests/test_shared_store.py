@@ -64,7 +64,7 @@ def shared(server: FeedServer, tmp_path: Path, postgres_server: str) -> Iterator
 
 def worker(config: Config) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "--quiet", "refresh", "--config", str(config.path)],
+        [sys.executable, "-m", "aggregator", "-v", "refresh", "--config", str(config.path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -91,6 +91,8 @@ def test_workers_share_the_sources_and_survive_one_killed(
 
         assert workers[0].returncode == -signal.SIGKILL
         assert [w.returncode for w in workers[1:]] == [0, 0], outcomes
+        # The survivors shared the work.
+        assert all("status=ok" in stderr for _, stderr in outcomes[1:]), outcomes
         # Every source refreshed, none fetched by two live workers at once.
         assert refreshed(store) == SOURCES
         assert {path for path, most in server.most_at_once.items() if most > 1} <= orphaned

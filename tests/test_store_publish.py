@@ -15,7 +15,7 @@ import pytest
 from aggregator.classify import Classifier
 from aggregator.config import parse_config
 from aggregator.errors import StoreError
-from aggregator.pipeline import Ingester
+from aggregator.pipeline import Ingester, publish_if_changed
 from aggregator.publish import publish, validate_atom, write_atomic
 from aggregator.store import MIGRATIONS, Store, open_store
 from aggregator.types import Config, Entry, Source
@@ -343,4 +343,24 @@ def test_a_version_1_store_is_migrated_and_keeps_its_items(tmp_path: Path) -> No
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert [e["title"] for e in entries(config.output.dir / "kazakhstan.xml")] == [
         "Kazakhstan votes in a referendum"
+    ]
+
+
+def test_publishing_follows_the_store_even_after_a_run_killed_before_publishing(
+    store: Store, config: Config
+) -> None:
+    config.path.write_text("# the configuration's bytes are part of the stamp\n")
+    add(store, entry(SOURCE_A, 1, "Kazakhstan opens a new railway to China"))
+    first = publish_if_changed(store, config)
+    nothing_new = publish_if_changed(store, config)
+    # A run stores an item, then is killed before publishing.
+    add(store, entry(SOURCE_B, 2, "Uzbekistan raises the minimum wage by a fifth"))
+    next_run = publish_if_changed(store, config)
+
+    out = config.output.dir
+    assert out / "kazakhstan.xml" in first.written
+    assert (nothing_new.written, nothing_new.unchanged) == ((), ())
+    assert out / "uzbekistan.xml" in next_run.written
+    assert [e["title"] for e in entries(out / "uzbekistan.xml")] == [
+        "Uzbekistan raises the minimum wage by a fifth"
     ]
