@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from aggregator.cli import cli
@@ -18,8 +19,9 @@ def yaml_blocks(text: str) -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
 
 
-def test_readme_feeds_yaml_examples_load(tmp_path: Path) -> None:
+def test_readme_feeds_yaml_examples_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every YAML example loads; a partial one (e.g. outputs:) joins the full one."""
+    monkeypatch.setenv("AGGREGATOR_DATABASE", "postgresql://news:secret@db.internal/news")
     blocks = [yaml.safe_load(b) for b in yaml_blocks(README)]
     full = next(b for b in blocks if "sources" in b)
     assert len(blocks) >= 2
