@@ -796,12 +796,13 @@ def mutate(folder: Path, fraction: float, seed: int) -> list[str]:
     return changed
 
 
-def write_config(folder: Path, port: int, n: int) -> Path:
-    """Write ``folder/feeds.yaml`` listing the first ``n`` sources served on ``port``."""
+def write_config(folder: Path, port: int, n: int, storage: str = "bench.sqlite") -> Path:
+    """Write ``folder/feeds.yaml`` listing the first ``n`` sources served on
+    ``port``, stored in ``storage`` (a SQLite file or a PostgreSQL URI)."""
     lines = [
         "output:",
         "  dir: output",
-        "storage: bench.sqlite",
+        f"storage: '{storage}'",
         "fetch:",
         "  concurrency: 16",
         "  per_host: 16",

@@ -1,6 +1,7 @@
 """Speed and memory of whole refreshes against a local farm of N feeds.
 
     python -m benchmarks.refresh [--sizes 100,200,500,1000] [--items 50] [--reader] [--keep]
+                                 [--postgresql URI]
 
 For each N, builds a farm of N sources x M items (``benchmarks/farm.py``:
 RSS and Atom, French, English and Russian, ~2 kB of HTML per item, one item
@@ -20,6 +21,10 @@ same farm (16 workers) cold and warm, also each as a whole process, after its
 feeds were added in a process that is not timed; the ratios ours/reader are
 printed. The server shares the machine with the process measured.
 
+With ``--postgresql URI`` (a server's database, e.g.
+``postgresql://postgres@127.0.0.1:5432/postgres``), our store is a fresh
+schema ``bench_<N>`` of that database instead of a SQLite file.
+
 Targets: cold 200x50 at least 10x faster than reader, warm no slower than
 reader, cold 1000x50 under 20 s and 400 MB, and time(2N) <= 2.2 x time(N).
 """
@@ -31,7 +36,6 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,7 +43,10 @@ import time
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from urllib.parse import quote
 
+from aggregator.config import load_config
+from aggregator.store import open_store
 from benchmarks import farm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,10 +149,20 @@ def probe(code: str, args: list[str], cwd: Path) -> Run:
     return Run(wall, float(cpu), int(rss_kb) / 1024, done.stdout)
 
 
-def stored_items(folder: Path) -> int:
-    with sqlite3.connect(f"file:{folder / 'bench.sqlite'}?mode=ro", uri=True) as conn:
-        count: int = conn.execute("SELECT count(*) FROM items").fetchone()[0]
-    return count
+def stored_items(config: Path) -> int:
+    with open_store(load_config(config).storage) as store:
+        return store.count_items()
+
+
+def fresh_schema(url: str, n: int) -> str:
+    """The URI of an empty schema ``bench_<n>`` in the database at ``url``."""
+    import psycopg
+
+    name = f"bench_{n}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        conn.execute(f"CREATE SCHEMA {name}")
+    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={name}')}"
 
 
 def check_refresh(run: Run, n: int, updated: int, unchanged: int, new: int) -> list[str]:
@@ -226,7 +243,9 @@ def reader_available() -> str | None:
     return str(getattr(reader, "__version__", "?"))
 
 
-def measure(n: int, m: int, folder: Path, table: Table, with_reader: bool, seed: int) -> None:
+def measure(
+    n: int, m: int, folder: Path, table: Table, with_reader: bool, seed: int, postgresql: str | None
+) -> None:
     started = time.perf_counter()
     farm.build(folder, n, m, seed=seed)
     size = sum(p.stat().st_size for p in (folder / "feeds").iterdir()) / 1e6
@@ -237,12 +256,13 @@ def measure(n: int, m: int, folder: Path, table: Table, with_reader: bool, seed:
     )
     server = Server(folder)
     try:
-        config = farm.write_config(folder, server.port, n)
+        storage = fresh_schema(postgresql, n) if postgresql else "bench.sqlite"
+        config = farm.write_config(folder, server.port, n, storage)
         refresh = [str(config), "--force"]
 
         run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
         notes = check_refresh(run, n, n, 0, n * m)
-        if (count := stored_items(folder)) != n * m:
+        if (count := stored_items(config)) != n * m:
             notes.append(f"{count} items in the store (expected {n * m})")
         table.add(Row(n, "cold", n * m, run, notes), m)
 
@@ -256,13 +276,13 @@ def measure(n: int, m: int, folder: Path, table: Table, with_reader: bool, seed:
         new = changed * NEW_PER_CHANGED
         run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
         notes = check_refresh(run, n, changed, n - changed, new)
-        if (count := stored_items(folder)) != n * m + new:
+        if (count := stored_items(config)) != n * m + new:
             notes.append(f"{count} items in the store (expected {n * m + new})")
         table.add(Row(n, f"changed {changed}", new, run, notes), m)
 
         shutil.rmtree(folder / "output", ignore_errors=True)
         run = probe(PUBLISH, [str(config)], folder)
-        table.add(Row(n, "publish", stored_items(folder), run), m)
+        table.add(Row(n, "publish", stored_items(config), run), m)
     finally:
         server.stop()
 
@@ -354,6 +374,7 @@ def main() -> None:
     parser.add_argument("--reader", action="store_true", help="also measure lemon24/reader")
     parser.add_argument("--keep", action="store_true", help="keep the farms and stores")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--postgresql", metavar="URI", help="store in this PostgreSQL database")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -378,7 +399,7 @@ def main() -> None:
     table = Table()
     try:
         for n in sizes:
-            measure(n, args.items, base / f"n{n}", table, with_reader, args.seed)
+            measure(n, args.items, base / f"n{n}", table, with_reader, args.seed, args.postgresql)
     finally:
         if args.keep:
             print(f"kept {base}")

@@ -6,12 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 
 
-def test_refresh_benchmark_runs() -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_refresh_benchmark_runs(backend: str, request: pytest.FixtureRequest) -> None:
+    more = []
+    if backend == "postgresql":
+        more = ["--postgresql", request.getfixturevalue("postgres_server")]
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.refresh", "--sizes", "3", "--items", "5"],
+        [sys.executable, "-m", "benchmarks.refresh", "--sizes", "3", "--items", "5", *more],
         cwd=ROOT,
         capture_output=True,
         text=True,
