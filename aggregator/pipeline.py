@@ -388,17 +388,19 @@ class Ingester:
             self._catch_up(now)
         known = self.db.content_hashes(source_url) if known is None else known
         oldest = now - self.retention
+        pruned: set[str] | None = None  # read on first need
         for prepared in fresh:
             entry = prepared.entry
             previous = known.get(entry.guid)
             if previous == prepared.digest:
                 continue  # the same entry twice in one document
-            if previous is None and (
-                (entry.published is not None and entry.published < oldest)
-                or self.db.is_pruned(source_url, entry.guid)
-            ):
-                continue
             if previous is None:
+                if entry.published is not None and entry.published < oldest:
+                    continue
+                if pruned is None:
+                    pruned = self.db.pruned_guids(source_url)
+                if entry.guid in pruned:
+                    continue
                 self._insert(prepared, now)
                 new += 1
                 relevant += prepared.classification.relevant

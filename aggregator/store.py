@@ -455,10 +455,12 @@ class Store:
             yield ClusterRow(row[0], row[1], row[2], _required_dt(row[3]), *row[4:])
 
     def is_pruned(self, source_url: str, guid: str) -> bool:
-        row = self._execute(
-            "SELECT 1 FROM pruned WHERE source_url = ? AND guid = ?", (source_url, guid)
-        ).fetchone()
-        return row is not None
+        return guid in self.pruned_guids(source_url)
+
+    def pruned_guids(self, source_url: str) -> set[str]:
+        """The guids of a source's items removed by retention (never stored again)."""
+        rows = self._execute("SELECT guid FROM pruned WHERE source_url = ?", (source_url,))
+        return {row[0] for row in rows}
 
     def prune(self, before: datetime, now: datetime, forget_before: datetime) -> int:
         """Delete items dated before ``before`` (remembering their ids, so they
@@ -478,11 +480,13 @@ class Store:
 
     def new_story(self, uid: str, now: datetime) -> int:
         """The id of the story ``uid``, created if it does not exist yet."""
-        self._execute(
-            "INSERT INTO stories (uid, created) VALUES (?, ?) ON CONFLICT (uid) DO NOTHING",
+        row = self._execute(
+            "INSERT INTO stories (uid, created) VALUES (?, ?) ON CONFLICT (uid) DO NOTHING"
+            " RETURNING id",
             (uid, _iso(now)),
-        )
-        row = self._execute("SELECT id FROM stories WHERE uid = ?", (uid,)).fetchone()
+        ).fetchone()
+        if row is None:  # it exists
+            row = self._execute("SELECT id FROM stories WHERE uid = ?", (uid,)).fetchone()
         return int(row[0])
 
     def insert_item(
