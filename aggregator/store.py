@@ -310,21 +310,21 @@ class Store:
         """Try to claim a source for this worker; False when another holds it.
         A claim lasts until :meth:`release`, or until this worker's connection ends."""
         with self._db.errors():
-            return self._db.try_lock(_lock_key("source", source_url))
+            return self._db.try_lock(self._db.lock_key("source", source_url))
 
     def release(self, source_url: str) -> None:
         with self._db.errors():
-            self._db.unlock(_lock_key("source", source_url))
+            self._db.unlock(self._db.lock_key("source", source_url))
 
     def lock_items(self) -> None:
         """Wait until no other worker is writing items, and keep them out until
         this transaction ends. Call first in a transaction that writes items."""
-        self._db.lock_transaction(_lock_key("items", ""))
+        self._db.lock_transaction(self._db.lock_key("items", ""))
 
     @contextmanager
     def publishing(self) -> Iterator[None]:
         """Publish alone: wait for any other worker publishing to finish."""
-        key = _lock_key("publish", "")
+        key = self._db.lock_key("publish", "")
         with self._db.errors():
             self._db.lock(key)
         try:
@@ -682,7 +682,7 @@ def _migrate(db: _Backend) -> None:
         with db.errors():
             db.execute(db.BEGIN)
             try:
-                db.lock_transaction(_lock_key("migrate", ""))  # two workers starting together
+                db.lock_transaction(db.lock_key("migrate", ""))  # two workers starting together
                 version = db.version()
                 if version > len(MIGRATIONS):
                     raise StoreError(
@@ -709,12 +709,6 @@ def _statements(script: str) -> list[str]:
             parts.append(current.strip())
             current = ""
     return [p for p in parts if p]
-
-
-def _lock_key(kind: str, name: str) -> int:
-    """A signed 64-bit advisory lock key for ``kind`` (source, items, publish, migrate)."""
-    digest = hashlib.blake2b(f"aggregator:{kind}:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 # --- backends ----------------------------------------------------------------
@@ -754,6 +748,17 @@ class _Backend:
 
     def set_version(self, version: int) -> None:
         raise NotImplementedError
+
+    #: Advisory locks are per database: keys include this (the schema), so
+    #: stores in two schemas of one database do not hold each other up.
+    namespace = ""
+
+    def lock_key(self, kind: str, name: str) -> int:
+        """A signed 64-bit advisory lock key for ``kind`` (source, items,
+        publish, migrate) and ``name``."""
+        text = f"aggregator:{self.namespace}:{kind}:{name}"
+        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
 
     # Locks between workers: none are needed with one writer.
     def try_lock(self, key: int) -> bool:
@@ -834,6 +839,13 @@ class _Postgres(_Backend):
             )
         except psycopg.Error as e:
             raise StoreError(f"{self.where}: cannot connect: {_one_line(e)}") from e
+        try:
+            with self.errors():
+                row = self._conn.execute("SELECT current_schema()").fetchone()
+        except StoreError:
+            self._conn.close()
+            raise
+        self.namespace = str(row[0]) if row else ""
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         return self._conn.execute(_placeholders(sql), params)
