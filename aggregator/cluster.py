@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
+from itertools import chain
 
 import yaml
 
@@ -75,9 +76,14 @@ PLACE_KEY = 3
 
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+")
+#: A number and the word after it. Read as ``\d{1,3}(?:[ ]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?``:
+#: the shared first ``\d`` is written once, so the regex engine skips to digits
+#: at C speed (three times faster on a lead).
 _NUMBER = re.compile(
-    r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)\s*([^\W\d_]*)"
+    r"(\d(?:\d{0,2}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d*(?:[.,]\d+)?))\s*([^\W\d_]*)"
 )
+#: Digit group separators, removed from numbers.
+_GROUPING = str.maketrans("", "", " \u00a0\u202f")
 _YEAR = re.compile(r"(19|20)\d\d")
 #: Words after a number that multiply it (85 тысяч = 85 000).
 MULTIPLIERS = {
@@ -189,18 +195,31 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
     """The signature of an item; ``places`` are the towns, provinces and
     capitals its title names, as written."""
     summary = lead(summary)
+    # The text is folded and cut into words once, for features and numbers alike.
+    folded = _fold(f"{title} {summary}")
+    words = _WORD.findall(folded)
+    # Features have always read the lead of the lead (:func:`features`); it is
+    # the lead itself unless the lead holds markup or entities once unescaped.
+    again = lead(summary)
+    feature_words = words if again == summary else _WORD.findall(_fold(f"{title} {again}"))
+    title_folded = _fold(title)
     return Signature(
-        features=tuple(sorted(features(title, summary))),
-        title=tuple(sorted(features(title, None))),
-        numbers=frozenset(n for n in _numbers(f"{title} {summary}") if _telling(n)),
-        title_numbers=frozenset(n for n in _numbers(title, words=False) if n not in ("0", "1")),
+        features=tuple(sorted(_word_set_features(feature_words))),
+        title=tuple(sorted(_word_set_features(_WORD.findall(title_folded)))),
+        numbers=frozenset(n for n in _folded_numbers(folded, words) if _telling(n)),
+        title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
     )
 
 
 def features(title: str, summary: str | None) -> frozenset[str]:
     """The language-light features of an item's text; see the module docstring."""
-    return frozenset(_features(f"{title} {lead(summary)}"))
+    return _word_set_features(_WORD.findall(_fold(f"{title} {lead(summary)}")))
+
+
+def _word_set_features(words: Iterable[str]) -> frozenset[str]:
+    """The features of folded words (each distinct word looked up once, in C)."""
+    return frozenset(chain.from_iterable(map(_word_features, set(words))))
 
 
 def place_keys(place: str) -> Iterable[str]:
@@ -214,12 +233,18 @@ def _numbers(text: str, words: bool = True) -> Iterable[str]:
     """Numbers as canonical decimals: "85 000", "85 тысяч" and "85k" are all
     85000; with ``words``, "dix" is 10."""
     folded = _fold(text)
+    return _folded_numbers(folded, _WORD.findall(folded) if words else None)
+
+
+def _folded_numbers(folded: str, words: list[str] | None = None) -> Iterable[str]:
+    """:func:`_numbers` of a folded text; number words are read from ``words``
+    (its :data:`_WORD` matches), when given."""
     for digits, unit in _NUMBER.findall(folded):
-        value = Decimal(re.sub(r"[ \u00a0\u202f]", "", digits).replace(",", "."))
+        value = Decimal(digits.translate(_GROUPING).replace(",", "."))
         value = value.scaleb(MULTIPLIERS.get(unit, 0)).normalize()
         yield f"{value:f}"
     if words:
-        yield from (NUMBER_WORDS[w] for w in _WORD.findall(folded) if w in NUMBER_WORDS)
+        yield from map(NUMBER_WORDS.__getitem__, NUMBER_WORDS.keys() & words)
 
 
 def _round(number: str) -> bool:
@@ -231,11 +256,6 @@ def _telling(number: str) -> bool:
     """A number that identifies an event: a decimal, or a whole number of two
     digits or more that is not a year."""
     return "." in number or (len(number) >= 2 and not _YEAR.fullmatch(number))
-
-
-def _features(text: str) -> Iterable[str]:
-    for word in _WORD.findall(_fold(text)):
-        yield from _word_features(word)
 
 
 @lru_cache(maxsize=1 << 17)

@@ -45,6 +45,26 @@ def test_telling_numbers(text: str, numbers: set[str]) -> None:
     assert signature(text, None).numbers == numbers
 
 
+@pytest.mark.parametrize(
+    ("summary", "features", "numbers"),
+    [
+        # Features read the lead of the lead, numbers the lead: they differ
+        # when escaped markup or entities remain after the first unescaping.
+        (
+            "<p>Vote &lt;span&gt;Bichkek&lt;/span&gt; 125 000</p>",
+            {"vote", "@vote", "biske", "@bishkek", "125", "000"},
+            {"125000"},
+        ),
+        ("<p>Kurs &amp;amp;amp; 16,5</p>", {"kurs", "amp", "16.5"}, {"16.5"}),
+        ("Plain text, 980 sums", {"plain", "tekst", "sums", "980"}, {"980"}),
+    ],
+)
+def test_signature_reads_the_lead(summary: str, features: set[str], numbers: set[str]) -> None:
+    sig = signature("", summary)
+    assert set(sig.features) == features
+    assert sig.numbers == numbers
+
+
 def doc(n: int, title: str, summary: str = "", hours: float = 0, source: str = "") -> Doc:
     places = [p for p in ("Ashgabat", "Turkmenabat", "Talas", "Batken") if p in title]
     sig = signature(title, summary, places)

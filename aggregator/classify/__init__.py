@@ -290,8 +290,10 @@ LEAD = 1000
 
 def lead(markup: str | None) -> str:
     """The first :data:`LEAD` characters of the text of an HTML summary."""
-    text = html.unescape(_TAG.sub(" ", (markup or "")[: LEAD * 3]))
-    return text[:LEAD]
+    markup = (markup or "")[: LEAD * 3]
+    if "<" not in markup and "&" not in markup:
+        return markup[:LEAD]  # plain text already: nothing to strip or unescape
+    return html.unescape(_TAG.sub(" ", markup))[:LEAD]
 
 
 @cache
