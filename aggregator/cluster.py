@@ -39,7 +39,7 @@ import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -426,11 +426,18 @@ class StoryIndex:
             weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
         return weight
 
+    def _sum(self, features: Iterable[str]) -> float:
+        """The summed weight of features, in C when all are weighed already."""
+        try:
+            return sum(map(self._weights.__getitem__, features))
+        except KeyError:
+            return sum(map(self.weight, features))
+
     def total(self, doc: Doc) -> float:
         """The summed weight of an indexed item's features (cached per item)."""
         total = self._totals.get(doc.item_id)
         if total is None:
-            total = self._totals[doc.item_id] = sum(map(self.weight, doc.signature.features))
+            total = self._totals[doc.item_id] = self._sum(doc.signature.features)
         return total
 
     def similarity(
@@ -441,14 +448,24 @@ class StoryIndex:
         weight_b: float | None = None,
     ) -> float:
         """IDF-weighted overlap; the summed weights of ``a`` and ``b`` may be given."""
-        weight = self.weight
-        shared = sum(map(weight, a & b))
+        return self._similarity(a, b, a & b, weight_a, weight_b)
+
+    def _similarity(
+        self,
+        a: Collection[str],
+        b: Collection[str],
+        both: Iterable[str],
+        weight_a: float | None,
+        weight_b: float | None,
+    ) -> float:
+        """:meth:`similarity`, given the features ``a`` and ``b`` share."""
+        shared = self._sum(both)
         if not shared:
             return 0.0
         if weight_a is None:
-            weight_a = sum(map(weight, a))
+            weight_a = self._sum(a)
         if weight_b is None:
-            weight_b = sum(map(weight, b))
+            weight_b = self._sum(b)
         jaccard = shared / (weight_a + weight_b - shared)
         containment = shared / min(weight_a, weight_b)
         return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
@@ -456,21 +473,28 @@ class StoryIndex:
     def find(self, doc: Doc) -> Hit | None:
         """The most similar indexed item that may be the same story, if similar enough."""
         limit = max(MAX_DF, int(MAX_DF_FRACTION * len(self.docs)))
-        shared: defaultdict[int, float] = defaultdict(float)
         mine = doc.features
+        # Every feature of the new item is weighed now, once: later sums run in C.
+        for feature in mine.difference(self._weights):
+            self.weight(feature)
+        weights, postings = self._weights, self.postings
+        shared: defaultdict[int, float] = defaultdict(float)
         for feature in mine:
-            posting = self.postings.get(feature)
+            posting = postings.get(feature)
             if posting and len(posting) <= limit:
-                weight = self.weight(feature)
+                weight = weights[feature]
                 for item_id in posting:
                     shared[item_id] += weight
         best: Hit | None = None
-        my_weight = sum(map(self.weight, mine))
+        my_weight = sum(map(weights.__getitem__, mine))
         for item_id in sorted(shared, key=shared.__getitem__, reverse=True)[:MAX_CANDIDATES]:
             other = self.docs[item_id]
             if other.source == doc.source:
                 continue
-            score = self.similarity(mine, other.features, my_weight, self.total(other))
+            theirs = other.signature.features  # a tuple: no set built for it
+            score = self._similarity(
+                mine, theirs, mine.intersection(theirs), my_weight, self.total(other)
+            )
             if best is not None and score <= best.similarity:
                 continue
 
@@ -487,6 +511,6 @@ def _stems(features: Iterable[str]) -> frozenset[str]:
     return frozenset(f for f in features if not f.startswith("@"))
 
 
-def _short_text_penalty(a: frozenset[str], b: frozenset[str]) -> float:
+def _short_text_penalty(a: Collection[str], b: Collection[str]) -> float:
     """Containment of a very short text proves little: scale it down."""
     return min(1.0, min(len(a), len(b)) / 8)
