@@ -76,6 +76,8 @@ PLACE_KEY = 3
 
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+")
+#: :data:`_WORD` for ASCII text, a third faster (ASCII classes, not Unicode categories).
+_WORD_ASCII = re.compile(r"[A-Za-z]+|[0-9]+(?:[.,][0-9]+)?")
 #: A number and the word after it. Read as ``\d{1,3}(?:[ ]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?``:
 #: the shared first ``\d`` is written once, so the regex engine skips to digits
 #: at C speed (three times faster on a lead).
@@ -197,15 +199,15 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
     summary = lead(summary)
     # The text is folded and cut into words once, for features and numbers alike.
     folded = _fold(f"{title} {summary}")
-    words = _WORD.findall(folded)
+    words = _words(folded)
     # Features have always read the lead of the lead (:func:`features`); it is
     # the lead itself unless the lead holds markup or entities once unescaped.
     again = lead(summary)
-    feature_words = words if again == summary else _WORD.findall(_fold(f"{title} {again}"))
+    feature_words = words if again == summary else _words(_fold(f"{title} {again}"))
     title_folded = _fold(title)
     return Signature(
         features=tuple(sorted(_word_set_features(feature_words))),
-        title=tuple(sorted(_word_set_features(_WORD.findall(title_folded)))),
+        title=tuple(sorted(_word_set_features(_words(title_folded)))),
         numbers=frozenset(n for n in _folded_numbers(folded, words) if _telling(n)),
         title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
@@ -214,7 +216,12 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
 
 def features(title: str, summary: str | None) -> frozenset[str]:
     """The language-light features of an item's text; see the module docstring."""
-    return _word_set_features(_WORD.findall(_fold(f"{title} {lead(summary)}")))
+    return _word_set_features(_words(_fold(f"{title} {lead(summary)}")))
+
+
+def _words(folded: str) -> list[str]:
+    """The words (:data:`_WORD`) of a folded text."""
+    return (_WORD_ASCII if folded.isascii() else _WORD).findall(folded)
 
 
 def _word_set_features(words: Iterable[str]) -> frozenset[str]:
@@ -233,7 +240,7 @@ def _numbers(text: str, words: bool = True) -> Iterable[str]:
     """Numbers as canonical decimals: "85 000", "85 тысяч" and "85k" are all
     85000; with ``words``, "dix" is 10."""
     folded = _fold(text)
-    return _folded_numbers(folded, _WORD.findall(folded) if words else None)
+    return _folded_numbers(folded, _words(folded) if words else None)
 
 
 def _folded_numbers(folded: str, words: list[str] | None = None) -> Iterable[str]:

@@ -79,7 +79,18 @@ def _is_tracking(name: str) -> bool:
 def normalize_text(text: str) -> str:
     """Case-, accent- and punctuation-insensitive words of a text, space-joined."""
     text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е"))
-    return " ".join(_WORD.findall(_COMBINING.sub("", text)))
+    if not text.isascii():
+        text = _COMBINING.sub("", text)
+    if text.isascii():
+        # Five times faster than the regex: ASCII non-word characters become spaces.
+        return " ".join(text.translate(_ASCII_NON_WORD).split())
+    return " ".join(_WORD.findall(text))
+
+
+#: ASCII characters that are not word characters (``\w``), mapped to a space.
+_ASCII_NON_WORD = str.maketrans(
+    dict.fromkeys(re.findall(r"\W", "".join(map(chr, range(128)))), " ")
+)
 
 
 #: Fewer words than this are too little evidence that two texts are one story:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aggregator.classify import Classifier
+from aggregator.classify import _TOKEN, _TOKEN_ASCII, Classifier
 from aggregator.classify.text import fold_term
 from aggregator.config import load_yaml
 from aggregator.types import Classification, ClassifyConfig, Entry, Match
@@ -303,3 +303,10 @@ def test_case_sensitive_forms_are_listed_in_their_file() -> None:
 )
 def test_matches_keep_the_original_text(text: str, matched: list[str]) -> None:
     assert [m.text for m in CLASSIFIER.classify_text(text).matches] == matched
+
+
+def test_ascii_tokens_agree_with_the_unicode_regex() -> None:
+    """The classifier's ASCII tokenizer cuts text as the Unicode one does."""
+    chars = [chr(n) for n in range(128)]
+    for text in (f"{a}x{b}1{a}" for a in chars for b in chars):
+        assert _TOKEN_ASCII.findall(text) == _TOKEN.findall(text), repr(text)

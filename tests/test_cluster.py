@@ -134,3 +134,10 @@ def test_labelled_pairs_meet_the_accuracy_targets() -> None:
     assert len(outcomes) >= 150
     assert precision >= 0.98
     assert recall >= 0.90
+
+
+def test_ascii_words_agree_with_the_unicode_regex() -> None:
+    """The ASCII fast path finds the words and numbers the Unicode regex finds."""
+    chars = [chr(n) for n in range(128)]
+    for text in (f"{a}1{b}2{a}b{b}" for a in chars for b in chars):
+        assert cluster._words(text) == cluster._WORD.findall(text), repr(text)

@@ -136,7 +136,7 @@ class Gazetteer:
     def find(self, text: str) -> Iterator[tuple[Term, str]]:
         """Yield each term found in ``text``, left to right, with the text it matched."""
         folded = fold(text)
-        words = _TOKEN.findall(folded.text)
+        words = (_TOKEN_ASCII if folded.text.isascii() else _TOKEN).findall(folded.text)
         starts = self._term_starts
         # Where a term may start, found without a Python loop over every word.
         hits = list(compress(range(len(words)), map(starts.__contains__, words)))
@@ -201,6 +201,9 @@ def _pick(
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+#: :data:`_TOKEN` for ASCII text, a third faster: ASCII character classes
+#: instead of Unicode categories (``\s`` includes \x1c-\x1f, as in ``str``).
+_TOKEN_ASCII = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_ \t\n\r\f\v\x1c-\x1f]")
 
 
 @lru_cache(maxsize=1024)
