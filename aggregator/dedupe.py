@@ -16,12 +16,12 @@ publisher shows it once. Clustering of reworded stories is not done here yet.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import unicodedata
 import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .classify import markup_text
 from .types import Entry
 
 #: Query parameters that only track the reader, never select the article.
@@ -108,7 +108,7 @@ def fingerprint(entry: Entry) -> str | None:
     the summary counts (:data:`FINGERPRINT_LEAD` characters).
     """
     markup = (entry.summary or "")[: FINGERPRINT_LEAD * 3]
-    summary = normalize_text(html.unescape(re.sub(r"<[^>]*>", " ", markup))[:FINGERPRINT_LEAD])
+    summary = normalize_text(markup_text(markup)[:FINGERPRINT_LEAD])
     title = normalize_text(entry.title)
     if len(title.split()) + len(summary.split()) < MIN_FINGERPRINT_WORDS:
         return None

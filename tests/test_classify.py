@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
@@ -10,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aggregator.classify import _TOKEN, _TOKEN_ASCII, Classifier
+from aggregator.classify import _TOKEN, _TOKEN_ASCII, Classifier, lead
 from aggregator.classify.text import fold_term
 from aggregator.config import load_yaml
+from aggregator.dedupe import fingerprint
 from aggregator.types import Classification, ClassifyConfig, Entry, Match
 
 DATA = Path(__file__).parent / "data" / "classification"
@@ -310,3 +313,19 @@ def test_ascii_tokens_agree_with_the_unicode_regex() -> None:
     chars = [chr(n) for n in range(128)]
     for text in (f"{a}x{b}1{a}" for a in chars for b in chars):
         assert _TOKEN_ASCII.findall(text) == _TOKEN.findall(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "<p>Le vote &amp; le budget</p>",
+        "<p>" + "mot " * 740 + "<b>Astana</b> fin</p>",  # a tag across the 3,000th character
+        "<p>" + "mot " * 1200 + "</p>",  # longer than what the fingerprint reads
+        "plain &lt;text&gt;",
+    ],
+)
+def test_lead_is_the_text_of_the_first_characters(summary: str) -> None:
+    entry = Entry("s", "g", None, "Titre", summary)
+    for _ in range(2):  # the fingerprint reads the same summary: the lead is unchanged
+        assert lead(summary) == html.unescape(re.sub(r"<[^>]*>", " ", summary[:3000]))[:1000]
+        fingerprint(entry)

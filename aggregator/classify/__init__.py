@@ -311,7 +311,27 @@ def lead(markup: str | None) -> str:
     markup = (markup or "")[: LEAD * 3]
     if "<" not in markup and "&" not in markup:
         return markup[:LEAD]  # plain text already: nothing to strip or unescape
-    return html.unescape(_TAG.sub(" ", markup))[:LEAD]
+    return markup_text(markup)[:LEAD]
+
+
+#: The markup :func:`markup_text` read last, and its text.
+_last_markup: tuple[str, str] = ("", "")
+
+
+def markup_text(markup: str) -> str:
+    """The text of HTML markup: tags become spaces, references are unescaped.
+
+    The classifier, the clustering signature and the fingerprint read the
+    same summary one after the other: the last result is kept, and found
+    again by identity (a slice of a short summary is the summary itself).
+    """
+    global _last_markup
+    last = _last_markup
+    if last[0] is markup:
+        return last[1]
+    text = html.unescape(_TAG.sub(" ", markup))
+    _last_markup = (markup, text)
+    return text
 
 
 @cache
@@ -364,4 +384,6 @@ __all__ = [
     "build_gazetteer",
     "decide",
     "default_gazetteer",
+    "lead",
+    "markup_text",
 ]
