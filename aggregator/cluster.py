@@ -84,6 +84,9 @@ _WORD_ASCII = re.compile(r"[A-Za-z]+|[0-9]+(?:[.,][0-9]+)?")
 _NUMBER = re.compile(
     r"(\d(?:\d{0,2}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d*(?:[.,]\d+)?))\s*([^\W\d_]*)"
 )
+#: A whole number in ASCII digits without leading zeros, well within the
+#: precision of Decimal (28 digits): its own canonical form.
+_PLAIN_NUMBER = re.compile(r"0|[1-9][0-9]{0,19}")
 #: Digit group separators, removed from numbers.
 _GROUPING = str.maketrans("", "", " \u00a0\u202f")
 _YEAR = re.compile(r"(19|20)\d\d")
@@ -247,6 +250,9 @@ def _folded_numbers(folded: str, words: list[str] | None = None) -> Iterable[str
     """:func:`_numbers` of a folded text; number words are read from ``words``
     (its :data:`_WORD` matches), when given."""
     for digits, unit in _NUMBER.findall(folded):
+        if unit not in MULTIPLIERS and _PLAIN_NUMBER.fullmatch(digits):
+            yield digits  # already canonical: Decimal would give it back
+            continue
         value = Decimal(digits.translate(_GROUPING).replace(",", "."))
         value = value.scaleb(MULTIPLIERS.get(unit, 0)).normalize()
         yield f"{value:f}"

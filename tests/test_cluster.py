@@ -39,6 +39,10 @@ def test_spellings_of_a_name_share_a_stem(words: tuple[str, ...]) -> None:
         ("12 950 sums pour un dollar", {"12950"}),
         ("Dix morts à Samarcande", {"10"}),
         ("Budget 2027 adopted, 3 votes against", set()),  # years and units do not tell
+        ("Lot 007 et 0120", {"120"}),  # leading zeros dropped
+        ("Prix 100 et 12000 sums", {"100", "12000"}),
+        # beyond Decimal's 28 digits, rounded as Decimal rounds
+        ("Code 572973169861443680387900934324", {"572973169861443680387900934300"}),
     ],
 )
 def test_telling_numbers(text: str, numbers: set[str]) -> None:
