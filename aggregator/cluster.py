@@ -334,7 +334,7 @@ def skeleton(word: str) -> str:
 
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е").replace("й", "и"))
-    return _COMBINING.sub("", text)
+    return text if text.isascii() else _COMBINING.sub("", text)  # ASCII has no marks
 
 
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
