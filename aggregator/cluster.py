@@ -39,12 +39,13 @@ import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
 from importlib import resources
+from itertools import chain
 
 import yaml
 
@@ -75,9 +76,19 @@ PLACE_KEY = 3
 
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+")
+#: :data:`_WORD` for ASCII text, a third faster (ASCII classes, not Unicode categories).
+_WORD_ASCII = re.compile(r"[A-Za-z]+|[0-9]+(?:[.,][0-9]+)?")
+#: A number and the word after it. Read as ``\d{1,3}(?:[ ]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?``:
+#: the shared first ``\d`` is written once, so the regex engine skips to digits
+#: at C speed (three times faster on a lead).
 _NUMBER = re.compile(
-    r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)\s*([^\W\d_]*)"
+    r"(\d(?:\d{0,2}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d*(?:[.,]\d+)?))\s*([^\W\d_]*)"
 )
+#: A whole number in ASCII digits without leading zeros, well within the
+#: precision of Decimal (28 digits): its own canonical form.
+_PLAIN_NUMBER = re.compile(r"0|[1-9][0-9]{0,19}")
+#: Digit group separators, removed from numbers.
+_GROUPING = str.maketrans("", "", " \u00a0\u202f")
 _YEAR = re.compile(r"(19|20)\d\d")
 #: Words after a number that multiply it (85 тысяч = 85 000).
 MULTIPLIERS = {
@@ -189,18 +200,36 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
     """The signature of an item; ``places`` are the towns, provinces and
     capitals its title names, as written."""
     summary = lead(summary)
+    # The text is folded and cut into words once, for features and numbers alike.
+    folded = _fold(f"{title} {summary}")
+    words = _words(folded)
+    # Features have always read the lead of the lead (:func:`features`); it is
+    # the lead itself unless the lead holds markup or entities once unescaped.
+    again = lead(summary)
+    feature_words = words if again == summary else _words(_fold(f"{title} {again}"))
+    title_folded = _fold(title)
     return Signature(
-        features=tuple(sorted(features(title, summary))),
-        title=tuple(sorted(features(title, None))),
-        numbers=frozenset(n for n in _numbers(f"{title} {summary}") if _telling(n)),
-        title_numbers=frozenset(n for n in _numbers(title, words=False) if n not in ("0", "1")),
+        features=tuple(sorted(_word_set_features(feature_words))),
+        title=tuple(sorted(_word_set_features(_words(title_folded)))),
+        numbers=frozenset(n for n in _folded_numbers(folded, words) if _telling(n)),
+        title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
     )
 
 
 def features(title: str, summary: str | None) -> frozenset[str]:
     """The language-light features of an item's text; see the module docstring."""
-    return frozenset(_features(f"{title} {lead(summary)}"))
+    return _word_set_features(_words(_fold(f"{title} {lead(summary)}")))
+
+
+def _words(folded: str) -> list[str]:
+    """The words (:data:`_WORD`) of a folded text."""
+    return (_WORD_ASCII if folded.isascii() else _WORD).findall(folded)
+
+
+def _word_set_features(words: Iterable[str]) -> frozenset[str]:
+    """The features of folded words (each distinct word looked up once, in C)."""
+    return frozenset(chain.from_iterable(map(_word_features, set(words))))
 
 
 def place_keys(place: str) -> Iterable[str]:
@@ -214,12 +243,21 @@ def _numbers(text: str, words: bool = True) -> Iterable[str]:
     """Numbers as canonical decimals: "85 000", "85 тысяч" and "85k" are all
     85000; with ``words``, "dix" is 10."""
     folded = _fold(text)
+    return _folded_numbers(folded, _words(folded) if words else None)
+
+
+def _folded_numbers(folded: str, words: list[str] | None = None) -> Iterable[str]:
+    """:func:`_numbers` of a folded text; number words are read from ``words``
+    (its :data:`_WORD` matches), when given."""
     for digits, unit in _NUMBER.findall(folded):
-        value = Decimal(re.sub(r"[ \u00a0\u202f]", "", digits).replace(",", "."))
+        if unit not in MULTIPLIERS and _PLAIN_NUMBER.fullmatch(digits):
+            yield digits  # already canonical: Decimal would give it back
+            continue
+        value = Decimal(digits.translate(_GROUPING).replace(",", "."))
         value = value.scaleb(MULTIPLIERS.get(unit, 0)).normalize()
         yield f"{value:f}"
     if words:
-        yield from (NUMBER_WORDS[w] for w in _WORD.findall(folded) if w in NUMBER_WORDS)
+        yield from map(NUMBER_WORDS.__getitem__, NUMBER_WORDS.keys() & words)
 
 
 def _round(number: str) -> bool:
@@ -231,11 +269,6 @@ def _telling(number: str) -> bool:
     """A number that identifies an event: a decimal, or a whole number of two
     digits or more that is not a year."""
     return "." in number or (len(number) >= 2 and not _YEAR.fullmatch(number))
-
-
-def _features(text: str) -> Iterable[str]:
-    for word in _WORD.findall(_fold(text)):
-        yield from _word_features(word)
 
 
 @lru_cache(maxsize=1 << 17)
@@ -301,7 +334,7 @@ def skeleton(word: str) -> str:
 
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е").replace("й", "и"))
-    return _COMBINING.sub("", text)
+    return text if text.isascii() else _COMBINING.sub("", text)  # ASCII has no marks
 
 
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -406,11 +439,18 @@ class StoryIndex:
             weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
         return weight
 
+    def _sum(self, features: Iterable[str]) -> float:
+        """The summed weight of features, in C when all are weighed already."""
+        try:
+            return sum(map(self._weights.__getitem__, features))
+        except KeyError:
+            return sum(map(self.weight, features))
+
     def total(self, doc: Doc) -> float:
         """The summed weight of an indexed item's features (cached per item)."""
         total = self._totals.get(doc.item_id)
         if total is None:
-            total = self._totals[doc.item_id] = sum(map(self.weight, doc.signature.features))
+            total = self._totals[doc.item_id] = self._sum(doc.signature.features)
         return total
 
     def similarity(
@@ -421,14 +461,24 @@ class StoryIndex:
         weight_b: float | None = None,
     ) -> float:
         """IDF-weighted overlap; the summed weights of ``a`` and ``b`` may be given."""
-        weight = self.weight
-        shared = sum(map(weight, a & b))
+        return self._similarity(a, b, a & b, weight_a, weight_b)
+
+    def _similarity(
+        self,
+        a: Collection[str],
+        b: Collection[str],
+        both: Iterable[str],
+        weight_a: float | None,
+        weight_b: float | None,
+    ) -> float:
+        """:meth:`similarity`, given the features ``a`` and ``b`` share."""
+        shared = self._sum(both)
         if not shared:
             return 0.0
         if weight_a is None:
-            weight_a = sum(map(weight, a))
+            weight_a = self._sum(a)
         if weight_b is None:
-            weight_b = sum(map(weight, b))
+            weight_b = self._sum(b)
         jaccard = shared / (weight_a + weight_b - shared)
         containment = shared / min(weight_a, weight_b)
         return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
@@ -436,21 +486,28 @@ class StoryIndex:
     def find(self, doc: Doc) -> Hit | None:
         """The most similar indexed item that may be the same story, if similar enough."""
         limit = max(MAX_DF, int(MAX_DF_FRACTION * len(self.docs)))
-        shared: defaultdict[int, float] = defaultdict(float)
         mine = doc.features
+        # Every feature of the new item is weighed now, once: later sums run in C.
+        for feature in mine.difference(self._weights):
+            self.weight(feature)
+        weights, postings = self._weights, self.postings
+        shared: defaultdict[int, float] = defaultdict(float)
         for feature in mine:
-            posting = self.postings.get(feature)
+            posting = postings.get(feature)
             if posting and len(posting) <= limit:
-                weight = self.weight(feature)
+                weight = weights[feature]
                 for item_id in posting:
                     shared[item_id] += weight
         best: Hit | None = None
-        my_weight = sum(map(self.weight, mine))
+        my_weight = sum(map(weights.__getitem__, mine))
         for item_id in sorted(shared, key=shared.__getitem__, reverse=True)[:MAX_CANDIDATES]:
             other = self.docs[item_id]
             if other.source == doc.source:
                 continue
-            score = self.similarity(mine, other.features, my_weight, self.total(other))
+            theirs = other.signature.features  # a tuple: no set built for it
+            score = self._similarity(
+                mine, theirs, mine.intersection(theirs), my_weight, self.total(other)
+            )
             if best is not None and score <= best.similarity:
                 continue
 
@@ -467,6 +524,6 @@ def _stems(features: Iterable[str]) -> frozenset[str]:
     return frozenset(f for f in features if not f.startswith("@"))
 
 
-def _short_text_penalty(a: frozenset[str], b: frozenset[str]) -> float:
+def _short_text_penalty(a: Collection[str], b: Collection[str]) -> float:
     """Containment of a very short text proves little: scale it down."""
     return min(1.0, min(len(a), len(b)) / 8)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).parent.parent
         (["benchmarks.clustering", "--stored", "300", "--new", "60"], "new items placed in"),
         (["benchmarks.classification"], "headlines-eval.json"),
         (["benchmarks.dedupe_pairs"], "merge precision"),
+        (["benchmarks.stages", "--sources", "3", "--items", "4", "--repeat", "1"], "prepare_entry"),
     ],
 )
 def test_benchmark_runs(args: list[str], expected: str) -> None:

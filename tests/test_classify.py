@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
@@ -10,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aggregator.classify import Classifier
+from aggregator.classify import _TOKEN, _TOKEN_ASCII, Classifier, lead
 from aggregator.classify.text import fold_term
 from aggregator.config import load_yaml
+from aggregator.dedupe import fingerprint
 from aggregator.types import Classification, ClassifyConfig, Entry, Match
 
 DATA = Path(__file__).parent / "data" / "classification"
@@ -287,3 +290,42 @@ def test_case_sensitive_forms_are_listed_in_their_file() -> None:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         forms = {str(f) for kinds in data["terms"].values() for fs in kinds.values() for f in fs}
         assert set(data.get("case_sensitive") or ()) <= forms, path.name
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        # A fold that changes the text's length (ß -> ss, a ligature, a stray
+        # stress accent) shifts offsets: the match is still the original text.
+        ("Straße nach Bichkek", ["Bichkek"]),
+        ("Ｋａｚａｋｈｓｔａｎ ﬁnance à Almaty", ["Ｋａｚａｋｈｓｔａｎ", "Almaty"]),
+        ("Встре́ча   в  Ташке́нте", ["Ташке́нте"]),
+        ("  Vallée de Ferghana :  Samarcande", ["Vallée de Ferghana", "Samarcande"]),
+        ("Bichkek", ["Bichkek"]),
+    ],
+)
+def test_matches_keep_the_original_text(text: str, matched: list[str]) -> None:
+    assert [m.text for m in CLASSIFIER.classify_text(text).matches] == matched
+
+
+def test_ascii_tokens_agree_with_the_unicode_regex() -> None:
+    """The classifier's ASCII tokenizer cuts text as the Unicode one does."""
+    chars = [chr(n) for n in range(128)]
+    for text in (f"{a}x{b}1{a}" for a in chars for b in chars):
+        assert _TOKEN_ASCII.findall(text) == _TOKEN.findall(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "<p>Le vote &amp; le budget</p>",
+        "<p>" + "mot " * 740 + "<b>Astana</b> fin</p>",  # a tag across the 3,000th character
+        "<p>" + "mot " * 1200 + "</p>",  # longer than what the fingerprint reads
+        "plain &lt;text&gt;",
+    ],
+)
+def test_lead_is_the_text_of_the_first_characters(summary: str) -> None:
+    entry = Entry("s", "g", None, "Titre", summary)
+    for _ in range(2):  # the fingerprint reads the same summary: the lead is unchanged
+        assert lead(summary) == html.unescape(re.sub(r"<[^>]*>", " ", summary[:3000]))[:1000]
+        fingerprint(entry)

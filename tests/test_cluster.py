@@ -39,10 +39,34 @@ def test_spellings_of_a_name_share_a_stem(words: tuple[str, ...]) -> None:
         ("12 950 sums pour un dollar", {"12950"}),
         ("Dix morts à Samarcande", {"10"}),
         ("Budget 2027 adopted, 3 votes against", set()),  # years and units do not tell
+        ("Lot 007 et 0120", {"120"}),  # leading zeros dropped
+        ("Prix 100 et 12000 sums", {"100", "12000"}),
+        # beyond Decimal's 28 digits, rounded as Decimal rounds
+        ("Code 572973169861443680387900934324", {"572973169861443680387900934300"}),
     ],
 )
 def test_telling_numbers(text: str, numbers: set[str]) -> None:
     assert signature(text, None).numbers == numbers
+
+
+@pytest.mark.parametrize(
+    ("summary", "features", "numbers"),
+    [
+        # Features read the lead of the lead, numbers the lead: they differ
+        # when escaped markup or entities remain after the first unescaping.
+        (
+            "<p>Vote &lt;span&gt;Bichkek&lt;/span&gt; 125 000</p>",
+            {"vote", "@vote", "biske", "@bishkek", "125", "000"},
+            {"125000"},
+        ),
+        ("<p>Kurs &amp;amp;amp; 16,5</p>", {"kurs", "amp", "16.5"}, {"16.5"}),
+        ("Plain text, 980 sums", {"plain", "tekst", "sums", "980"}, {"980"}),
+    ],
+)
+def test_signature_reads_the_lead(summary: str, features: set[str], numbers: set[str]) -> None:
+    sig = signature("", summary)
+    assert set(sig.features) == features
+    assert sig.numbers == numbers
 
 
 def doc(n: int, title: str, summary: str = "", hours: float = 0, source: str = "") -> Doc:
@@ -114,3 +138,10 @@ def test_labelled_pairs_meet_the_accuracy_targets() -> None:
     assert len(outcomes) >= 150
     assert precision >= 0.98
     assert recall >= 0.90
+
+
+def test_ascii_words_agree_with_the_unicode_regex() -> None:
+    """The ASCII fast path finds the words and numbers the Unicode regex finds."""
+    chars = [chr(n) for n in range(128)]
+    for text in (f"{a}1{b}2{a}b{b}" for a in chars for b in chars):
+        assert cluster._words(text) == cluster._WORD.findall(text), repr(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import replace
 
@@ -140,10 +141,21 @@ def test_fingerprint_counts_title_and_summary_words() -> None:
         ("Ouzbékistan : l'été!", "ouzbekistan l ete"),
         ("ЁЛКА  в   Астане", "елка в астане"),
         ("", ""),
+        # ASCII text takes a faster path: the same words
+        ("  Snake_case, 12.5%\x1cand\ttabs--x ", "snake_case 12 5 and tabs x"),
+        ("Cafe\u0301 l'e\u0301te\u0301", "cafe l ete"),  # ASCII once accents are dropped
+        ("ﬁn ½ ß", "fin 1 2 ss"),
     ],
 )
 def test_normalize_text(text: str, expected: str) -> None:
     assert normalize_text(text) == expected
+
+
+def test_normalize_text_ascii_path_agrees_with_the_regex() -> None:
+    """Every pair of ASCII characters gives the words ``\\w+`` finds."""
+    chars = [chr(n) for n in range(128)]
+    for text in (a + b + "x" for a in chars for b in chars):
+        assert normalize_text(text) == " ".join(re.findall(r"\w+", text.lower())), repr(text)
 
 
 BASE = entry(TITLE, "<p>Le vote.</p>", categories=("Politique",))

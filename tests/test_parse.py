@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.parse import defuse, parse
+from aggregator.parse import _absolute, _http_url, defuse, parse
 from aggregator.types import Entry, FeedInfo, FetchResult, ParsedFeed
 
 DATA = Path(__file__).parent / "data" / "parse"
@@ -315,3 +315,27 @@ def test_relative_links_in_a_summary_are_resolved_against_the_article() -> None:
         ' nofollow">photos</a> <img src="https://news.example.org/2026/11/img/2.png">'
         ' <a href="https://cdn.example.net/x" rel="noopener noreferrer nofollow">cdn</a></p>'
     )
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        # plain absolute links are kept as they are (a fast path skips urljoin)...
+        ("https://s1.example/a/1", "https://s1.example/a/1"),
+        ("https://s1.example/./a/../b", "https://s1.example/./a/../b"),
+        ("http://s1.example:8080", "http://s1.example:8080"),
+        ("https://s1.example/a;p", "https://s1.example/a;p"),
+        # ...and every other link is what urljoin makes of it
+        ("HTTPS://s1.example/a", "https://s1.example/a"),
+        ("https://s1.example/a?", "https://s1.example/a"),
+        ("https://s1.example/a#", "https://s1.example/a"),
+        ("/rel/path", "https://base.example/rel/path"),
+        ("https:///nohost", "https://base.example/nohost"),
+        (" https://s1.example/a b ", "https://s1.example/a b"),
+        ("ftp://f.example/x", None),
+    ],
+)
+def test_links_are_made_absolute(link: str, expected: str | None) -> None:
+    assert _http_url(link, "https://base.example/feed") == expected
+    image = _absolute("https://base.example/a/", "img", "src", link)
+    assert image == expected

@@ -34,8 +34,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from itertools import compress
 from typing import Any
 
 import yaml
@@ -126,6 +127,7 @@ class Gazetteer:
             if key := term_tokens(phrase):
                 self._suppress[key].add(label)
         self._term_starts = _longest_by_first_token(self._terms)
+        self._prefixes = {key[:size] for key in self._terms for size in range(1, len(key) + 1)}
         self._suppress_starts = _longest_by_first_token(self._suppress)
 
     def __len__(self) -> int:
@@ -134,38 +136,44 @@ class Gazetteer:
     def find(self, text: str) -> Iterator[tuple[Term, str]]:
         """Yield each term found in ``text``, left to right, with the text it matched."""
         folded = fold(text)
-        matches = list(_TOKEN.finditer(folded.text))
-        words = [m.group() for m in matches]
-        blocked = self._blocked(words)
+        words = (_TOKEN_ASCII if folded.text.isascii() else _TOKEN).findall(folded.text)
         starts = self._term_starts
-        i, count = 0, len(words)
-        while i < count:
-            longest = starts.get(words[i])
-            if longest is None:
-                i += 1
-                continue
-            for size in range(min(longest, count - i), 0, -1):
-                candidates = self._terms.get(tuple(words[i : i + size]))
+        # Where a term may start, found without a Python loop over every word.
+        hits = list(compress(range(len(words)), map(starts.__contains__, words)))
+        if not hits:
+            return
+        blocked = self._blocked(words)
+        prefixes, terms = self._prefixes, self._terms
+        # Token ``known`` starts at the first non-space from offset ``at``.
+        known = at = 0
+        count, free = len(words), 0
+        for i in hits:
+            if i < free:
+                continue  # inside the term matched before
+            # Keys longer than the longest key prefix found here cannot match.
+            longest, limit = 1, min(starts[words[i]], count - i)
+            while longest < limit and tuple(words[i : i + longest + 1]) in prefixes:
+                longest += 1
+            for size in range(longest, 0, -1):
+                candidates = terms.get(tuple(words[i : i + size]))
                 if not candidates:
                     continue
-                original = folded.span(matches[i].start(), matches[i + size - 1].end())
+                at = _skip(i - known).match(folded.text, at).end()  # type: ignore[union-attr]
+                known = i
+                last = _skip(size - 1).match(folded.text, at).end()  # type: ignore[union-attr]
+                original = folded.span(at, last + len(words[i + size - 1]))
                 term = _pick(candidates, original, blocked, i, size)
                 if term is not None:
                     yield term, original
-                    i += size
+                    free = i + size
                     break
-            else:
-                i += 1
 
     def _blocked(self, words: list[str]) -> dict[int, set[str]]:
         """Token index -> the labels a suppress phrase covering it blocks."""
         blocked: dict[int, set[str]] = {}
         starts = self._suppress_starts
-        for i, word in enumerate(words):
-            longest = starts.get(word)
-            if longest is None:
-                continue
-            for size in range(min(longest, len(words) - i), 0, -1):
+        for i in compress(range(len(words)), map(starts.__contains__, words)):
+            for size in range(min(starts[words[i]], len(words) - i), 0, -1):
                 labels = self._suppress.get(tuple(words[i : i + size]))
                 if labels:
                     for j in range(i, i + size):
@@ -193,6 +201,16 @@ def _pick(
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+#: :data:`_TOKEN` for ASCII text, a third faster: ASCII character classes
+#: instead of Unicode categories (``\s`` includes \x1c-\x1f, as in ``str``).
+_TOKEN_ASCII = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_ \t\n\r\f\v\x1c-\x1f]")
+
+
+@lru_cache(maxsize=1024)
+def _skip(tokens: int) -> re.Pattern[str]:
+    """Matches ``tokens`` tokens (:data:`_TOKEN`) and the spaces around them:
+    where it ends, the next token starts."""
+    return re.compile(rf"(?:\s*(?:\w+|[^\w\s])){{{tokens}}}\s*")
 
 
 class Classifier:
@@ -290,8 +308,30 @@ LEAD = 1000
 
 def lead(markup: str | None) -> str:
     """The first :data:`LEAD` characters of the text of an HTML summary."""
-    text = html.unescape(_TAG.sub(" ", (markup or "")[: LEAD * 3]))
-    return text[:LEAD]
+    markup = (markup or "")[: LEAD * 3]
+    if "<" not in markup and "&" not in markup:
+        return markup[:LEAD]  # plain text already: nothing to strip or unescape
+    return markup_text(markup)[:LEAD]
+
+
+#: The markup :func:`markup_text` read last, and its text.
+_last_markup: tuple[str, str] = ("", "")
+
+
+def markup_text(markup: str) -> str:
+    """The text of HTML markup: tags become spaces, references are unescaped.
+
+    The classifier, the clustering signature and the fingerprint read the
+    same summary one after the other: the last result is kept, and found
+    again by identity (a slice of a short summary is the summary itself).
+    """
+    global _last_markup
+    last = _last_markup
+    if last[0] is markup:
+        return last[1]
+    text = html.unescape(_TAG.sub(" ", markup))
+    _last_markup = (markup, text)
+    return text
 
 
 @cache
@@ -344,4 +384,6 @@ __all__ = [
     "build_gazetteer",
     "decide",
     "default_gazetteer",
+    "lead",
+    "markup_text",
 ]

@@ -72,15 +72,31 @@ def fold_char(char: str, keep_case: bool = False) -> str:
 
 
 class _Table(dict[int, str]):
-    """A ``str.translate`` table that folds each character on first sight."""
+    """A ``str.translate`` table that folds each character on first sight,
+    and knows which of the characters seen so far do not fold to exactly one."""
 
     def __init__(self, keep_case: bool) -> None:
         super().__init__()
         self.keep_case = keep_case
+        self._unaligned: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
 
     def __missing__(self, code: int) -> str:
         value = self[code] = fold_char(chr(code), self.keep_case)
+        if len(value) != 1:
+            self._unaligned.add(chr(code))
+            self._pattern = None
         return value
+
+    def aligned(self, text: str) -> bool:
+        """True when every character of ``text`` (already translated, so
+        already seen) folds to exactly one character."""
+        if not self._unaligned:
+            return True
+        if self._pattern is None:
+            chars = "".join(sorted(self._unaligned))
+            self._pattern = re.compile(f"[{re.escape(chars)}]")
+        return self._pattern.search(text) is None
 
 
 #: One table per mode; they only grow with the characters actually seen.
@@ -96,9 +112,7 @@ def fold(text: str, keep_case: bool = False) -> Folded:
     original = unicodedata.normalize("NFC", text)
     table = _TABLES[keep_case]
     folded = original.translate(table)
-    aligned = len(folded) == len(original) and all(
-        len(table[ord(char)]) == 1 for char in set(original)
-    )
+    aligned = len(folded) == len(original) and table.aligned(original)
     return Folded(folded, original, keep_case, aligned)
 
 
