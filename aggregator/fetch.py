@@ -17,11 +17,14 @@ import asyncio
 import email.utils
 import hashlib
 import ipaddress
+import socket
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from . import __version__
@@ -63,6 +66,7 @@ class Fetcher:
             timeout=httpx.Timeout(config.timeout),
             headers={"User-Agent": user_agent(config.contact)},
             event_hooks=hooks,
+            transport=None if config.allow_private else public_only_transport(),
         )
         self._slots = asyncio.Semaphore(config.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -194,12 +198,23 @@ class PrivateAddress(httpx.RequestError):
 async def _refuse_private_addresses(request: httpx.Request) -> None:
     """httpx request hook, so every redirect hop is checked too: refuse hosts
     that resolve to loopback, private, link-local or other non-global addresses
-    (``is_global`` also covers 100.64.0.0/10, which ``is_private`` misses)."""
-    host = request.url.host
+    (``is_global`` also covers 100.64.0.0/10, which ``is_private`` misses).
+    The connection itself is checked again (:class:`_PublicOnly`)."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, request.url.port or 443)
+        await _public_addresses(request.url.host, request.url.port or 443)
     except OSError:
         return  # unresolvable: the connection itself will fail and say so
+
+
+async def _public_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, all of them public.
+
+    Raises:
+        PrivateAddress: one of them is not public.
+        OSError: the name does not resolve.
+    """
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
@@ -207,9 +222,64 @@ async def _refuse_private_addresses(request: httpx.Request) -> None:
         if not address.is_global:
             raise PrivateAddress(
                 f"refused: {host} is at {address}, not a public address"
-                " (fetch.allow_private: true allows it)",
-                request=request,
+                " (fetch.allow_private: true allows it)"
             )
+        addresses.append(str(info[4][0]))
+    return addresses
+
+
+class _PublicOnly(httpcore.AsyncNetworkBackend):
+    """Opens connections only to public addresses: it resolves the host itself
+    and connects to the addresses it checked, so a DNS answer that changes
+    between the request hook's check and the connection (DNS rebinding)
+    cannot lead to a private address. TLS still checks the host's name."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await _public_addresses(host, port)
+        except OSError as e:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from e
+        error: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:  # in the resolver's order, as a plain connect would
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                error = e
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def public_only_transport() -> httpx.AsyncHTTPTransport:
+    """httpx's transport, connecting through :class:`_PublicOnly`.
+
+    httpx does not take a network backend, so the one of its connection pool
+    is wrapped (``_pool._network_backend``: httpx 0.28, httpcore 1.0)."""
+    transport = httpx.AsyncHTTPTransport()
+    pool = transport._pool
+    pool._network_backend = _PublicOnly(pool._network_backend)
+    return transport
 
 
 def moved_to(response: httpx.Response) -> str | None:

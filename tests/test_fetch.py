@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import gzip
+import socket
 import time
 import zlib
 from collections.abc import Callable
@@ -263,3 +264,25 @@ def test_a_redirect_to_a_private_address_is_refused(server: FeedServer) -> None:
 
     with pytest.raises(FetchError, match="169.254.169.254 is at 169.254.169.254"):
         asyncio.run(go())
+
+
+def test_a_name_that_rebinds_to_a_private_address_after_the_check_is_refused(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name is public when the request is checked, then
+    loopback when the connection is opened. The connection is refused."""
+    url = server.serve("/feed", FEED).replace("127.0.0.1", "rebinding.test")
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1", "127.0.0.1"])
+
+    def rebinding(host: object, *args: object, **kwargs: object) -> object:
+        if host == "rebinding.test":
+            return real(next(answers), *args, **kwargs)  # type: ignore[arg-type]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+
+    with pytest.raises(FetchError, match=r"refused: rebinding.test is at 127.0.0.1"):
+        fetch(url, allow_private=False)
+
+    assert server.hits("/feed") == []
