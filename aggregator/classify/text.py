@@ -5,7 +5,9 @@ NFKC, case folding, one apostrophe, one dash, ё=е, and accents stripped from
 Latin letters only (Cyrillic й keeps its breve, Kazakh and Uzbek letters such
 as ғ, қ, ң keep their identity); leftover combining marks (Russian stress
 accents) are dropped. The per-character folds are cached in a translation
-table, so a field is folded at C speed.
+table, so a field is folded at C speed; text written in Latin-1 or
+Windows-1251 (most French and Russian) goes through ``bytes.translate``,
+ten times faster than ``str.translate`` outside ASCII.
 Folded text is then cut into tokens (words, and punctuation marks one by
 one), so matching whole tokens is matching on word boundaries.
 """
@@ -17,7 +19,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 #: Every apostrophe-like character folds to ASCII ``'``: Uzbek Latin writes
 #: O'zbekiston with any of them, French writes d'Aral or d’Aral.
@@ -110,10 +112,49 @@ def fold(text: str, keep_case: bool = False) -> Folded:
     that must match with their exact capitalisation).
     """
     original = unicodedata.normalize("NFC", text)
+    if not original.isascii() and (folded := _fold_bytes(original, keep_case)) is not None:
+        return Folded(folded, original, keep_case, True)
     table = _TABLES[keep_case]
     folded = original.translate(table)
     aligned = len(folded) == len(original) and table.aligned(original)
     return Folded(folded, original, keep_case, aligned)
+
+
+#: Single-byte code pages that hold most French and Russian text.
+_CODE_PAGES = ("latin-1", "cp1251")
+
+
+def _fold_bytes(text: str, keep_case: bool) -> str | None:
+    """:func:`fold` of a text written in one of :data:`_CODE_PAGES` whose
+    characters all fold to one character of that page, by ``bytes.translate``
+    (ten times faster than ``str.translate`` outside ASCII); None otherwise."""
+    for codec in _CODE_PAGES:
+        try:
+            encoded = text.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        table, foldable = _byte_table(codec, keep_case)
+        if encoded.translate(None, foldable):
+            return None  # a character folds to none, several, or one outside the page
+        return encoded.translate(table).decode(codec)
+    return None
+
+
+@cache
+def _byte_table(codec: str, keep_case: bool) -> tuple[bytes, bytes]:
+    """The byte translation of :func:`fold_char` in a code page, and the bytes
+    it covers: characters that fold to exactly one character of the page."""
+    table = bytearray(range(256))
+    foldable = bytearray()
+    for byte in range(256):
+        try:
+            folded = fold_char(bytes([byte]).decode(codec), keep_case).encode(codec)
+        except UnicodeError:
+            continue  # undefined in the page, or folds outside it
+        if len(folded) == 1:
+            table[byte] = folded[0]
+            foldable.append(byte)
+    return bytes(table), bytes(foldable)
 
 
 def fold_term(term: str) -> str:
