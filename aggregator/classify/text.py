@@ -18,8 +18,9 @@ import bisect
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache, partial
 
 #: Every apostrophe-like character folds to ASCII ``'``: Uzbek Latin writes
 #: O'zbekiston with any of them, French writes d'Aral or d’Aral.
@@ -124,37 +125,59 @@ def fold(text: str, keep_case: bool = False) -> Folded:
 _CODE_PAGES = ("latin-1", "cp1251")
 
 
+class CodePageFold:
+    """A fold done character by character, applied with ``bytes.translate`` to
+    text written in one of :data:`_CODE_PAGES` whose characters all fold to
+    one character of that page (ten times faster than ``str.translate``
+    outside ASCII). Calling it gives None for any other text.
+
+    The caller's fold must work character by character: folding a text must
+    give the folds of its characters, one after the other."""
+
+    def __init__(self, fold_char: Callable[[str], str]) -> None:
+        self._fold_char = fold_char
+        self._tables: dict[str, tuple[bytes, bytes]] = {}
+
+    def __call__(self, text: str) -> str | None:
+        for codec in _CODE_PAGES:
+            try:
+                encoded = text.encode(codec)
+            except UnicodeEncodeError:
+                continue
+            table, foldable = self._table(codec)
+            if encoded.translate(None, foldable):
+                return None  # a character folds to none, several, or one outside the page
+            return encoded.translate(table).decode(codec)
+        return None
+
+    def _table(self, codec: str) -> tuple[bytes, bytes]:
+        """The byte translation in a code page, and the bytes it covers:
+        characters that fold to exactly one character (not a combining
+        mark) of the page."""
+        if codec not in self._tables:
+            table = bytearray(range(256))
+            foldable = bytearray()
+            for byte in range(256):
+                try:
+                    folded = self._fold_char(bytes([byte]).decode(codec))
+                    encoded = folded.encode(codec)
+                except UnicodeError:
+                    continue  # undefined in the page, or folds outside it
+                if len(encoded) == 1 and not unicodedata.combining(folded):
+                    table[byte] = encoded[0]
+                    foldable.append(byte)
+            self._tables[codec] = (bytes(table), bytes(foldable))
+        return self._tables[codec]
+
+
+_FOLD_BYTES = {
+    keep_case: CodePageFold(partial(fold_char, keep_case=keep_case)) for keep_case in (False, True)
+}
+
+
 def _fold_bytes(text: str, keep_case: bool) -> str | None:
-    """:func:`fold` of a text written in one of :data:`_CODE_PAGES` whose
-    characters all fold to one character of that page, by ``bytes.translate``
-    (ten times faster than ``str.translate`` outside ASCII); None otherwise."""
-    for codec in _CODE_PAGES:
-        try:
-            encoded = text.encode(codec)
-        except UnicodeEncodeError:
-            continue
-        table, foldable = _byte_table(codec, keep_case)
-        if encoded.translate(None, foldable):
-            return None  # a character folds to none, several, or one outside the page
-        return encoded.translate(table).decode(codec)
-    return None
-
-
-@cache
-def _byte_table(codec: str, keep_case: bool) -> tuple[bytes, bytes]:
-    """The byte translation of :func:`fold_char` in a code page, and the bytes
-    it covers: characters that fold to exactly one character of the page."""
-    table = bytearray(range(256))
-    foldable = bytearray()
-    for byte in range(256):
-        try:
-            folded = fold_char(bytes([byte]).decode(codec), keep_case).encode(codec)
-        except UnicodeError:
-            continue  # undefined in the page, or folds outside it
-        if len(folded) == 1:
-            table[byte] = folded[0]
-            foldable.append(byte)
-    return bytes(table), bytes(foldable)
+    """:func:`fold` by :class:`CodePageFold`, or None."""
+    return _FOLD_BYTES[keep_case](text)
 
 
 def fold_term(term: str) -> str:
