@@ -153,6 +153,10 @@ STOPWORDS = frozenset(
 )
 
 
+#: What ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Signature:
     """What comparing an item with others needs, computed once and stored."""
@@ -180,10 +184,9 @@ class Signature:
         return frozenset(f for f in self.features if not f[0].isdigit())
 
     def dumps(self) -> str:
-        return json.dumps(
+        return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places)],
-            ensure_ascii=False, separators=(",", ":"),
+             sorted(self.title_numbers), sorted(self.places)]
         )  # fmt: skip
 
     @classmethod
