@@ -50,6 +50,7 @@ from itertools import chain
 import yaml
 
 from .classify import FAST_YAML, lead
+from .classify.text import CodePageFold
 
 #: Two reports of one story are at most this far apart.
 WINDOW = timedelta(hours=72)
@@ -152,6 +153,10 @@ STOPWORDS = frozenset(
 )
 
 
+#: What ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Signature:
     """What comparing an item with others needs, computed once and stored."""
@@ -179,10 +184,9 @@ class Signature:
         return frozenset(f for f in self.features if not f[0].isdigit())
 
     def dumps(self) -> str:
-        return json.dumps(
+        return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places)],
-            ensure_ascii=False, separators=(",", ":"),
+             sorted(self.title_numbers), sorted(self.places)]
         )  # fmt: skip
 
     @classmethod
@@ -333,11 +337,21 @@ def skeleton(word: str) -> str:
 
 
 def _fold(text: str) -> str:
+    if not text.isascii() and (folded := _FOLD_BYTES(text)) is not None:
+        return folded
+    return _fold_text(text)
+
+
+def _fold_text(text: str) -> str:
+    """:func:`_fold` by its definition. It works character by character once
+    marks are dropped (only marks can be reordered by NFKD), so it can be
+    applied through a code page (:class:`CodePageFold`)."""
     text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е").replace("й", "и"))
     return text if text.isascii() else _COMBINING.sub("", text)  # ASCII has no marks
 
 
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_FOLD_BYTES = CodePageFold(_fold_text)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .classify import markup_text
+from .classify.text import CodePageFold
 from .types import Entry
 
 #: Query parameters that only track the reader, never select the article.
@@ -78,14 +79,24 @@ def _is_tracking(name: str) -> bool:
 
 def normalize_text(text: str) -> str:
     """Case-, accent- and punctuation-insensitive words of a text, space-joined."""
-    text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е"))
-    if not text.isascii():
-        text = _COMBINING.sub("", text)
+    if text.isascii() or (folded := _FOLD_BYTES(text)) is None:
+        folded = _fold(text)
+    text = folded
     if text.isascii():
         # Five times faster than the regex: ASCII non-word characters become spaces.
         return " ".join(text.translate(_ASCII_NON_WORD).split())
     return " ".join(_WORD.findall(text))
 
+
+def _fold(text: str) -> str:
+    """Case folded, compatibility decomposed, without combining marks; it works
+    character by character once marks are dropped, so it can be applied
+    through a code page (:class:`CodePageFold`)."""
+    text = unicodedata.normalize("NFKD", text.casefold().replace("ё", "е"))
+    return text if text.isascii() else _COMBINING.sub("", text)
+
+
+_FOLD_BYTES = CodePageFold(_fold)
 
 #: ASCII characters that are not word characters (``\w``), mapped to a space.
 _ASCII_NON_WORD = str.maketrans(

@@ -145,3 +145,18 @@ def test_ascii_words_agree_with_the_unicode_regex() -> None:
     chars = [chr(n) for n in range(128)]
     for text in (f"{a}1{b}2{a}b{b}" for a in chars for b in chars):
         assert cluster._words(text) == cluster._WORD.findall(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ouzbékistan : l’été à Douchanbé, ½ ª µ",  # Latin-1, with folds outside it
+        "Ouzbékistan : l'été à Douchanbé",  # Latin-1 throughout
+        "Ёлка в Алматы — «Йошкар-Ола» № 5",  # Windows-1251, and № (two letters)
+        "Ёлка в Алматы — «Йошкар-Ола»",
+        "Қазақстан, Ўзбекистон",  # outside both code pages
+        "Се\u0301ул и\u0306",  # stress accent and breve typed apart
+    ],
+)
+def test_fold_through_a_code_page_is_the_fold(text: str) -> None:
+    assert cluster._fold(text) == cluster._fold_text(text)

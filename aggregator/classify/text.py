@@ -5,7 +5,9 @@ NFKC, case folding, one apostrophe, one dash, ё=е, and accents stripped from
 Latin letters only (Cyrillic й keeps its breve, Kazakh and Uzbek letters such
 as ғ, қ, ң keep their identity); leftover combining marks (Russian stress
 accents) are dropped. The per-character folds are cached in a translation
-table, so a field is folded at C speed.
+table, so a field is folded at C speed; text written in Latin-1 or
+Windows-1251 (most French and Russian) goes through ``bytes.translate``,
+ten times faster than ``str.translate`` outside ASCII.
 Folded text is then cut into tokens (words, and punctuation marks one by
 one), so matching whole tokens is matching on word boundaries.
 """
@@ -16,8 +18,9 @@ import bisect
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 #: Every apostrophe-like character folds to ASCII ``'``: Uzbek Latin writes
 #: O'zbekiston with any of them, French writes d'Aral or d’Aral.
@@ -110,10 +113,71 @@ def fold(text: str, keep_case: bool = False) -> Folded:
     that must match with their exact capitalisation).
     """
     original = unicodedata.normalize("NFC", text)
+    if not original.isascii() and (folded := _fold_bytes(original, keep_case)) is not None:
+        return Folded(folded, original, keep_case, True)
     table = _TABLES[keep_case]
     folded = original.translate(table)
     aligned = len(folded) == len(original) and table.aligned(original)
     return Folded(folded, original, keep_case, aligned)
+
+
+#: Single-byte code pages that hold most French and Russian text.
+_CODE_PAGES = ("latin-1", "cp1251")
+
+
+class CodePageFold:
+    """A fold done character by character, applied with ``bytes.translate`` to
+    text written in one of :data:`_CODE_PAGES` whose characters all fold to
+    one character of that page (ten times faster than ``str.translate``
+    outside ASCII). Calling it gives None for any other text.
+
+    The caller's fold must work character by character: folding a text must
+    give the folds of its characters, one after the other."""
+
+    def __init__(self, fold_char: Callable[[str], str]) -> None:
+        self._fold_char = fold_char
+        self._tables: dict[str, tuple[bytes, bytes]] = {}
+
+    def __call__(self, text: str) -> str | None:
+        for codec in _CODE_PAGES:
+            try:
+                encoded = text.encode(codec)
+            except UnicodeEncodeError:
+                continue
+            table, foldable = self._table(codec)
+            if encoded.translate(None, foldable):
+                return None  # a character folds to none, several, or one outside the page
+            return encoded.translate(table).decode(codec)
+        return None
+
+    def _table(self, codec: str) -> tuple[bytes, bytes]:
+        """The byte translation in a code page, and the bytes it covers:
+        characters that fold to exactly one character (not a combining
+        mark) of the page."""
+        if codec not in self._tables:
+            table = bytearray(range(256))
+            foldable = bytearray()
+            for byte in range(256):
+                try:
+                    folded = self._fold_char(bytes([byte]).decode(codec))
+                    encoded = folded.encode(codec)
+                except UnicodeError:
+                    continue  # undefined in the page, or folds outside it
+                if len(encoded) == 1 and not unicodedata.combining(folded):
+                    table[byte] = encoded[0]
+                    foldable.append(byte)
+            self._tables[codec] = (bytes(table), bytes(foldable))
+        return self._tables[codec]
+
+
+_FOLD_BYTES = {
+    keep_case: CodePageFold(partial(fold_char, keep_case=keep_case)) for keep_case in (False, True)
+}
+
+
+def _fold_bytes(text: str, keep_case: bool) -> str | None:
+    """:func:`fold` by :class:`CodePageFold`, or None."""
+    return _FOLD_BYTES[keep_case](text)
 
 
 def fold_term(term: str) -> str:
