@@ -434,16 +434,23 @@ class StoryIndex:
 
     docs: dict[int, Doc] = field(default_factory=dict)
     postings: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    #: Weights as first computed: an index lives for one refresh, and the few
-    #: items a refresh adds barely move document frequencies.
+    #: Weights as first computed, until the index has grown by a quarter: a
+    #: refresh adds few items to a loaded index, but a first refresh starts
+    #: from an empty one, and weights from its first dozen items say little.
     _weights: dict[str, float] = field(default_factory=dict)
     #: Summed feature weights per indexed item, computed on first comparison.
     _totals: dict[int, float] = field(default_factory=dict)
+    #: Weights are computed again once the index holds more items than this.
+    _reweigh_after: int = 0
 
     def add(self, doc: Doc) -> None:
         self.docs[doc.item_id] = doc
         for feature in doc.signature.features:
             self.postings[feature].append(doc.item_id)
+        if len(self.docs) > self._reweigh_after:
+            self._weights.clear()
+            self._totals.clear()
+            self._reweigh_after = len(self.docs) + len(self.docs) // 4 + 50
 
     def weight(self, feature: str) -> float:
         """Inverse document frequency: rare features say more."""

@@ -160,3 +160,21 @@ def test_ascii_words_agree_with_the_unicode_regex() -> None:
 )
 def test_fold_through_a_code_page_is_the_fold(text: str) -> None:
     assert cluster._fold(text) == cluster._fold_text(text)
+
+
+def test_weights_follow_an_index_that_grows_from_empty() -> None:
+    """A first refresh fills an empty index: a word in each of its first items
+    must not keep the low weight it had then once it turns out to be rare."""
+    index = StoryIndex()
+
+    def add(n: int, title: str) -> None:
+        index.add(Doc(n, n, f"https://s{n % 7}.example/rss", T0, signature(title, None)))
+
+    for n in range(10):
+        add(n, f"Caravanserai restored in town {n}")
+    (feature,) = [f for f in signature("caravanserai", None).features if not f.startswith("@")]
+    early = index.weight(feature)
+    for n in range(10, 2000):
+        add(n, f"Parliament votes budget amendment number {n}")
+
+    assert index.weight(feature) > 2 * early
