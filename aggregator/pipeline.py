@@ -433,9 +433,10 @@ class Ingester:
             canonical_url=prepared.canonical,
             fingerprint=prepared.fingerprint,
             content_hash=prepared.digest,
-            signature=prepared.signature.dumps(),
+            signature=prepared.signature_json,
             classification=prepared.classification,
             now=now,
+            explanation=prepared.explanation,
         )
         index.add(replace(doc, item_id=item_id, story_id=placement.story_id))
         self._last_id = max(self._last_id, item_id)

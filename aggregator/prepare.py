@@ -28,6 +28,7 @@ from . import cluster
 from .classify import Classifier
 from .dedupe import canonical_url, content_hash, fingerprint
 from .parse import parse
+from .store import explanation_json
 from .types import Classification, ClassifyConfig, Entry, FeedInfo, FetchResult, ParsedFeed, Source
 
 #: Kinds of gazetteer terms that name a place below country level.
@@ -46,6 +47,10 @@ class Prepared:
     canonical: str | None
     fingerprint: str | None
     signature: cluster.Signature
+    #: The signature and the classification's explanation as stored, encoded
+    #: here (in a worker process) rather than by the process that stores them.
+    signature_json: str
+    explanation: str
 
 
 @dataclass(frozen=True)
@@ -93,13 +98,16 @@ def prepare_entry(
     entry: Entry, digest: str, classifier: Classifier, hint: str | None = None
 ) -> Prepared:
     classification = classifier.classify(entry, hint)
+    signature = cluster.signature(entry.title, entry.summary, title_places(classification))
     return Prepared(
         entry=entry,
         digest=digest,
         classification=classification,
         canonical=canonical_url(entry.link) if entry.link else None,
         fingerprint=fingerprint(entry),
-        signature=cluster.signature(entry.title, entry.summary, title_places(classification)),
+        signature=signature,
+        signature_json=signature.dumps(),
+        explanation=explanation_json(classification),
     )
 
 

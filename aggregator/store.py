@@ -500,8 +500,10 @@ class Store:
         signature: str,
         classification: Classification,
         now: datetime,
+        explanation: str | None = None,
     ) -> int:
-        """Store a new item; return its id."""
+        """Store a new item; return its id. ``explanation`` is
+        :func:`explanation_json` of ``classification``, if already computed."""
         date = min(entry.published, now) if entry.published else now
         cursor = self._execute(
             """INSERT INTO items (source_url, guid, story_id, canonical_url, fingerprint,
@@ -530,7 +532,7 @@ class Store:
                 _iso(date),
                 _iso(now),
                 _iso(now),
-                *_classification_columns(classification),
+                *_classification_columns(classification, explanation),
                 signature,
                 placement.joined_by,
                 placement.joined_item,
@@ -934,7 +936,20 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-def _classification_columns(c: Classification) -> tuple[int, str, int, str]:
+def _classification_columns(
+    c: Classification, explanation: str | None = None
+) -> tuple[int, str, int, str]:
+    return (
+        int(c.relevant),
+        " ".join(c.countries),
+        int(c.regional),
+        explanation_json(c) if explanation is None else explanation,
+    )
+
+
+def explanation_json(c: Classification) -> str:
+    """What ``explain`` shows of a classification, as stored (pure, so a
+    worker process can compute it)."""
     explanation = {
         "outcome": "published" if c.relevant else "dropped",
         "countries": list(c.countries),
@@ -953,12 +968,7 @@ def _classification_columns(c: Classification) -> tuple[int, str, int, str]:
             for m in c.matches
         ],
     }
-    return (
-        int(c.relevant),
-        " ".join(c.countries),
-        int(c.regional),
-        json.dumps(explanation, ensure_ascii=False),
-    )
+    return json.dumps(explanation, ensure_ascii=False)
 
 
 def _source_state(row: Row) -> SourceState:
