@@ -232,7 +232,7 @@ async def refresh_source(
         async with slots or contextlib.nullcontext():
             if store.claim(source.url):
                 try:
-                    if store.source(source.url) != state:
+                    if store.shared and store.source(source.url) != state:
                         return _log(SourceReport(source, Status.NOT_DUE, error=ELSEWHERE))
                     report = await _refresh_claimed(
                         source, state, fetcher, store, ingester, clock, policy, workers
@@ -355,7 +355,7 @@ class Ingester:
 
     def _catch_up(self, now: datetime) -> None:
         """Add to the index the recent items stored since it was last read
-        (by another worker sharing the store; none with SQLite)."""
+        (by other workers sharing the store)."""
         assert self._index is not None
         for row in self.db.cluster_rows(now - cluster.WINDOW, after=self._last_id):
             self._index.add(_doc_from_row(row))
@@ -384,7 +384,7 @@ class Ingester:
         :meth:`Store.content_hashes` gave when they were prepared (updated here)."""
         new = changed = relevant = 0
         self.db.lock_items()
-        if self._index is not None:
+        if self._index is not None and self.db.shared:
             self._catch_up(now)
         known = self.db.content_hashes(source_url) if known is None else known
         oldest = now - self.retention

@@ -247,8 +247,6 @@ class Store:
 
     def __init__(self, backend: _Backend) -> None:
         self._db = backend
-        #: Where the store is, for messages (a PostgreSQL password is hidden).
-        self.where = backend.where
 
     def close(self) -> None:
         self._db.close()
@@ -453,9 +451,6 @@ class Store:
         )
         for row in rows:
             yield ClusterRow(row[0], row[1], row[2], _required_dt(row[3]), *row[4:])
-
-    def is_pruned(self, source_url: str, guid: str) -> bool:
-        return guid in self.pruned_guids(source_url)
 
     def pruned_guids(self, source_url: str) -> set[str]:
         """The guids of a source's items removed by retention (never stored again)."""
