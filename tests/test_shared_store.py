@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -205,15 +207,9 @@ def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
     assert "editor:***@127.0.0.1" in str(caught.value)
 
 
-class socket_closed:  # noqa: N801 - used as a context manager
-    """A local port nothing listens on."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        return int(self._socket.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        self._socket.close()
+@contextmanager
+def socket_closed() -> Iterator[int]:
+    """A local port nothing listens on (bound, so nothing else takes it)."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield int(bound.getsockname()[1])
