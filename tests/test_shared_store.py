@@ -24,7 +24,7 @@ from aggregator.types import Config, PostgresURL
 from . import postgres
 from .support import FeedServer, assert_valid_atom, entries, write_config
 
-SOURCES = 18
+SOURCES = 20  # below POOL_FROM: no worker processes of their own
 SHARED_LINK = "https://news.example/kz/railway-to-china"
 
 
@@ -52,7 +52,7 @@ def feed(n: int) -> str:
 def shared(server: FeedServer, tmp_path: Path, postgres_server: str) -> Iterator[Config]:
     """A farm of slow sources and a configuration on a fresh PostgreSQL schema."""
     sources = [
-        {"name": f"Outlet {n}", "url": server.serve(f"/{n}.xml", feed(n), delay=0.6)}
+        {"name": f"Outlet {n}", "url": server.serve(f"/{n}.xml", feed(n), delay=0.8)}
         for n in range(SOURCES)
     ]
     path = write_config(
