@@ -21,7 +21,8 @@
   name different places, or when the titles are one template with a word or
   two swapped ("visit to China" and "visit to Japan"); otherwise the same story
   above :data:`THRESHOLD`, or above a lower one when they share a telling
-  number (16.5, 980, 12950). Tuned on ``tests/data/dedupe/pairs.json``
+  number (16.5, 980, 12950) and their titles share a word, a name or a
+  concept (a number alone is shared by chance too often). Tuned on ``tests/data/dedupe/pairs.json``
   (``python -m benchmarks.dedupe_pairs``).
 * **index**: an inverted index from rare features to recent items, so each new
   item is compared with the few that share one, not with all of them (cost
@@ -422,6 +423,8 @@ def same_story(a: Doc, b: Doc, similarity: float, word_similarity: Callable[[], 
         return False
     if similarity >= THRESHOLD:
         return True
+    if not _title_words(a.signature) & _title_words(b.signature):
+        return False  # a shared number, but titles with no word, name or concept in common
     shared = a.signature.numbers & b.signature.numbers
     # A round two-digit number (10, 20) is in too many stories to tell one alone.
     telling = len(shared) >= 2 or any(not _round(n) for n in shared)
@@ -538,6 +541,11 @@ class StoryIndex:
             if same_story(doc, other, score, words):
                 best = Hit(other.item_id, other.story_id, score)
         return best
+
+
+def _title_words(signature: Signature) -> frozenset[str]:
+    """The features of a title but its numbers: stems, names, concepts."""
+    return frozenset(f for f in signature.title if not f[0].isdigit())
 
 
 def _stems(features: Iterable[str]) -> frozenset[str]:

@@ -178,3 +178,26 @@ def test_weights_follow_an_index_that_grows_from_empty() -> None:
         add(n, f"Parliament votes budget amendment number {n}")
 
     assert index.weight(feature) > 2 * early
+
+
+@pytest.mark.parametrize(
+    ("title_a", "title_b", "same"),
+    [
+        # A shared telling number and a few shared words in the texts...
+        ("Kyrgyzstan opens 212 new schools in Osh region",
+         "212 new schools open across Kyrgyzstan", True),
+        # ...are not enough when the titles have no word, name or concept in common.
+        ("Kyrgyzstan opens 212 new schools in Osh region",
+         "Afghanistan: 212 killed in bus crash", False),
+    ],
+)  # fmt: skip
+def test_a_shared_number_needs_titles_in_common(title_a: str, title_b: str, same: bool) -> None:
+    lead = "Officials gave the figure of 212 on Monday, the ministry said."
+
+    def doc(n: int, title: str) -> Doc:
+        return Doc(n, n, f"https://s{n}.example/rss", T0, signature(title, f"{title}. {lead}"))
+
+    # Below the plain threshold: only the shared number could make them one story.
+    decision = cluster.same_story(doc(1, title_a), doc(2, title_b), 0.2, lambda: 0.2)
+
+    assert decision is same
