@@ -827,7 +827,7 @@ class _Postgres(_Backend):
         except ImportError as e:
             raise StoreError(
                 f"{self.where}: a PostgreSQL store needs psycopg:"
-                " pip install 'aggregator[postgresql]'"
+                " install the postgresql extra (pip install -e '.[postgresql]' in the project)"
             ) from e
         self._error = psycopg.Error
         try:
