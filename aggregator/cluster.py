@@ -545,7 +545,7 @@ class StoryIndex:
 
 def _title_words(signature: Signature) -> frozenset[str]:
     """The features of a title but its numbers: stems, names, concepts."""
-    return frozenset(f for f in signature.title if not f[0].isdigit())
+    return frozenset(f for f in signature.title if not f[:1].isdigit())
 
 
 def _stems(features: Iterable[str]) -> frozenset[str]:
