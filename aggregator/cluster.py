@@ -182,7 +182,12 @@ class Signature:
     @property
     def words(self) -> frozenset[str]:
         """The features without numbers."""
-        return frozenset(f for f in self.features if not f[0].isdigit())
+        return _without_numbers(self.features)
+
+    @property
+    def title_words(self) -> frozenset[str]:
+        """The title's features without numbers: stems, names, concepts."""
+        return _without_numbers(self.title)
 
     def dumps(self) -> str:
         return _JSON.encode(
@@ -423,7 +428,7 @@ def same_story(a: Doc, b: Doc, similarity: float, word_similarity: Callable[[], 
         return False
     if similarity >= THRESHOLD:
         return True
-    if not _title_words(a.signature) & _title_words(b.signature):
+    if not a.signature.title_words & b.signature.title_words:
         return False  # a shared number, but titles with no word, name or concept in common
     shared = a.signature.numbers & b.signature.numbers
     # A round two-digit number (10, 20) is in too many stories to tell one alone.
@@ -543,9 +548,8 @@ class StoryIndex:
         return best
 
 
-def _title_words(signature: Signature) -> frozenset[str]:
-    """The features of a title but its numbers: stems, names, concepts."""
-    return frozenset(f for f in signature.title if not f[:1].isdigit())
+def _without_numbers(features: Iterable[str]) -> frozenset[str]:
+    return frozenset(f for f in features if not f[:1].isdigit())
 
 
 def _stems(features: Iterable[str]) -> frozenset[str]:
