@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import quote
 
 #: The five countries, in the order feeds and reports list them.
 COUNTRIES: tuple[str, ...] = ("kz", "kg", "tj", "tm", "uz")
@@ -154,6 +155,12 @@ class PostgresURL:
 
     def __repr__(self) -> str:
         return f"PostgresURL({str(self)!r})"
+
+    def in_schema(self, schema: str) -> PostgresURL:
+        """The same database, its connections using ``schema`` (one database
+        may hold several stores, one per schema)."""
+        separator = "&" if "?" in self.url else "?"
+        return PostgresURL(f"{self.url}{separator}options={quote(f'-csearch_path={schema}')}")
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,10 @@ import time
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from urllib.parse import quote
 
 from aggregator.config import load_config
 from aggregator.store import open_store
+from aggregator.types import PostgresURL
 from benchmarks import farm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,7 @@ PUBLISH = """
 from aggregator.config import load_config
 from aggregator.publish import publish
 from aggregator.store import open_store
+from aggregator.types import PostgresURL
 config = load_config(sys.argv[1])
 store = open_store(config.storage)
 try:
@@ -162,7 +163,7 @@ def fresh_schema(url: str, n: int) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
         conn.execute(f"CREATE SCHEMA {name}")
-    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={name}')}"
+    return PostgresURL(url).in_schema(name).url
 
 
 def check_refresh(run: Run, n: int, updated: int, unchanged: int, new: int) -> list[str]:

@@ -21,9 +21,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
+
+from aggregator.types import PostgresURL
 
 ENV_URL = "AGGREGATOR_TEST_POSTGRES"
 
@@ -82,5 +83,4 @@ def fresh_schema(url: str) -> str:
     name = "t_" + uuid.uuid4().hex[:12]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={name}')}"
+    return PostgresURL(url).in_schema(name).url

@@ -210,3 +210,11 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_an_empty_file_says_sources_are_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sources: missing required key"):
         load_config(write(tmp_path, ""))
+
+
+def test_a_postgresql_store_in_a_schema_of_its_own() -> None:
+    plain = PostgresURL("postgresql://news@db/news")
+    tuned = PostgresURL("postgresql://news@db/news?sslmode=require")
+
+    assert plain.in_schema("feeds").url == "postgresql://news@db/news?options=-csearch_path%3Dfeeds"
+    assert tuned.in_schema("feeds").url.endswith("?sslmode=require&options=-csearch_path%3Dfeeds")
