@@ -456,9 +456,15 @@ class StoryIndex:
         for feature in doc.signature.features:
             self.postings[feature].append(doc.item_id)
         if len(self.docs) > self._reweigh_after:
-            self._weights.clear()
-            self._totals.clear()
-            self._reweigh_after = len(self.docs) + len(self.docs) // 4 + 50
+            self._reweigh()
+
+    def _reweigh(self) -> None:
+        """Weigh every indexed feature again, in one pass (sums then run in C)."""
+        size = 1 + len(self.docs)
+        log = math.log
+        self._weights = {f: log(1 + size / (1 + len(p))) for f, p in self.postings.items()}
+        self._totals.clear()
+        self._reweigh_after = len(self.docs) + len(self.docs) // 4 + 50
 
     def weight(self, feature: str) -> float:
         """Inverse document frequency: rare features say more."""
@@ -513,26 +519,39 @@ class StoryIndex:
         return max(jaccard, CONTAINMENT_WEIGHT * containment * _short_text_penalty(a, b))
 
     def find(self, doc: Doc) -> Hit | None:
-        """The most similar indexed item that may be the same story, if similar enough."""
+        """The most similar indexed item that may be the same story, if similar enough.
+
+        Candidates are the indexed items sharing a rare feature with ``doc``,
+        most shared weight first (ties: the earlier item); the first
+        :data:`MAX_CANDIDATES` from other sources are compared in full.
+        Features are visited in their sorted order, so a placement does not
+        depend on the process's string hashing."""
         limit = max(MAX_DF, int(MAX_DF_FRACTION * len(self.docs)))
-        mine = doc.features
-        # Every feature of the new item is weighed now, once: later sums run in C.
-        for feature in mine.difference(self._weights):
-            self.weight(feature)
+        features = doc.signature.features
         weights, postings = self._weights, self.postings
+        # Every feature of the new item is weighed now, once: later sums run in C.
+        for feature in features:
+            if feature not in weights:
+                self.weight(feature)
         shared: defaultdict[int, float] = defaultdict(float)
-        for feature in mine:
+        for feature in features:
             posting = postings.get(feature)
             if posting and len(posting) <= limit:
                 weight = weights[feature]
                 for item_id in posting:
                     shared[item_id] += weight
+        if not shared:
+            return None
+        mine = doc.features
+        my_weight = sum(map(weights.__getitem__, features))
         best: Hit | None = None
-        my_weight = sum(map(weights.__getitem__, mine))
-        for item_id in sorted(shared, key=shared.__getitem__, reverse=True)[:MAX_CANDIDATES]:
+        ranked = sorted(shared.items(), key=_by_shared_weight)
+        for item_id, _ in ranked[:MAX_CANDIDATES]:
             other = self.docs[item_id]
             if other.source == doc.source:
                 continue
+            if conflicting(doc, other):
+                continue  # never the same story, however similar
             theirs = other.signature.features  # a tuple: no set built for it
             score = self._similarity(
                 mine, theirs, mine.intersection(theirs), my_weight, self.total(other)
@@ -546,6 +565,10 @@ class StoryIndex:
             if same_story(doc, other, score, words):
                 best = Hit(other.item_id, other.story_id, score)
         return best
+
+
+def _by_shared_weight(candidate: tuple[int, float]) -> tuple[float, int]:
+    return (-candidate[1], candidate[0])
 
 
 def _without_numbers(features: Iterable[str]) -> frozenset[str]:

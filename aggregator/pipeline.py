@@ -410,6 +410,7 @@ class Ingester:
                     content_hash=prepared.digest,
                     classification=prepared.classification,
                     now=now,
+                    explanation=prepared.explanation,
                 )
                 changed += 1
             known[entry.guid] = prepared.digest

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from . import cluster
@@ -43,6 +43,9 @@ class Prepared:
 
     entry: Entry
     digest: str
+    #: From a worker process, without its matches: they are in
+    #: :attr:`explanation`, and unpickling them cost the storing process more
+    #: than anything else it receives.
     classification: Classification
     canonical: str | None
     fingerprint: str | None
@@ -141,7 +144,11 @@ def prepare_in_worker(
 ) -> PreparedSource:
     """:func:`prepare` with the worker's own classifier (see :func:`pool`)."""
     assert _worker_classifier is not None, "the pool starts its workers with a classifier"
-    return prepare(source, result, now, known, _worker_classifier)
+    prepared = prepare(source, result, now, known, _worker_classifier)
+    fresh = tuple(
+        replace(p, classification=replace(p.classification, matches=())) for p in prepared.fresh
+    )
+    return replace(prepared, fresh=fresh)
 
 
 def pool(config: ClassifyConfig, sources: int) -> Executor | None:

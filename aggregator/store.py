@@ -545,8 +545,11 @@ class Store:
         content_hash: str,
         classification: Classification,
         now: datetime,
+        explanation: str | None = None,
     ) -> None:
-        """Replace the text of an item already stored under the same guid."""
+        """Replace the text of an item already stored under the same guid.
+        ``explanation`` is :func:`explanation_json` of ``classification``, if
+        already computed."""
         row = self._execute(
             "SELECT id FROM items WHERE source_url = ? AND guid = ?",
             (entry.source_url, entry.guid),
@@ -568,7 +571,7 @@ class Store:
                 json.dumps(list(entry.categories), ensure_ascii=False),
                 _iso(entry.updated),
                 _iso(now),
-                *_classification_columns(classification),
+                *_classification_columns(classification, explanation),
                 row[0],
             ),
         )

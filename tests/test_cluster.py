@@ -126,6 +126,21 @@ def test_index_finds_a_reworded_report_from_another_source_only() -> None:
     assert index.find(mine) is None  # a source does not repeat itself in other words
 
 
+def test_of_equally_similar_items_the_earliest_is_found() -> None:
+    """Placement depends on the items alone, not on the order they were
+    indexed in or on the process's string hashing."""
+    index = StoryIndex()
+    title, summary = "Kambarata-1 dam: tender opens", "Bids until 30 June for the 1,860 MW plant."
+    index.add(doc(7, title, summary, source="a"))
+    index.add(doc(3, title, summary, source="b"))
+    for n in range(10, 40):
+        index.add(doc(n, f"Unrelated story number {n} about cotton", "Farmers harvest.", 1))
+
+    hit = index.find(doc(100, title, summary, source="c"))
+
+    assert hit is not None and hit.item_id == 3
+
+
 def test_signature_round_trips() -> None:
     sig = signature("Tokayev visits Beijing", "Talks on 30 documents, 2,5 bn dollars", ["Beijing"])
     assert cluster.Signature.loads(sig.dumps()) == sig
