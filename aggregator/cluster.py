@@ -260,14 +260,20 @@ def _folded_numbers(folded: str, words: list[str] | None = None) -> Iterable[str
     """:func:`_numbers` of a folded text; number words are read from ``words``
     (its :data:`_WORD` matches), when given."""
     for digits, unit in _NUMBER.findall(folded):
-        if unit not in MULTIPLIERS and _PLAIN_NUMBER.fullmatch(digits):
-            yield digits  # already canonical: Decimal would give it back
-            continue
-        value = Decimal(digits.translate(_GROUPING).replace(",", "."))
-        value = value.scaleb(MULTIPLIERS.get(unit, 0)).normalize()
-        yield f"{value:f}"
+        yield _canonical(digits, unit if unit in MULTIPLIERS else "")
     if words:
         yield from map(NUMBER_WORDS.__getitem__, NUMBER_WORDS.keys() & words)
+
+
+@lru_cache(maxsize=1 << 14)
+def _canonical(digits: str, multiplier: str) -> str:
+    """A number as written (digits, and a word of :data:`MULTIPLIERS` or
+    nothing) as a canonical decimal. Cached: texts repeat their numbers."""
+    if not multiplier and _PLAIN_NUMBER.fullmatch(digits):
+        return digits  # already canonical: Decimal would give it back
+    value = Decimal(digits.translate(_GROUPING).replace(",", "."))
+    value = value.scaleb(MULTIPLIERS.get(multiplier, 0)).normalize()
+    return f"{value:f}"
 
 
 def _round(number: str) -> bool:

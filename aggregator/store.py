@@ -966,7 +966,11 @@ def explanation_json(c: Classification) -> str:
             for m in c.matches
         ],
     }
-    return json.dumps(explanation, ensure_ascii=False)
+    return _JSON.encode(explanation)
+
+
+#: What ``json.dumps(..., ensure_ascii=False)`` builds on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _source_state(row: Row) -> SourceState:
