@@ -29,7 +29,6 @@ from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
 import nh3
 
 from .errors import ParseError
@@ -99,7 +98,10 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
 def _feedparser(
     source_url: str, body: bytes, headers: dict[str, str], url: str
 ) -> tuple[Any, list[Any]]:
-    """The universal path: feedparser, for whatever the fast path declines."""
+    """The universal path: feedparser, for whatever the fast path declines
+    (imported on first use: most feeds never need it)."""
+    import feedparser
+
     headers = {**headers, "content-location": headers.get("content-location", url)}
     parsed = feedparser.parse(
         io.BytesIO(body),

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +30,7 @@ from .classify import Classifier
 from .dedupe import content_hash, story_uid
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
-from .prepare import Prepared, pool, prepare, prepare_entry, prepare_in_worker
+from .prepare import Prepared, Preparer, prepare_entry
 from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
 from .store import ClusterRow, Placement, SourceState, Store
@@ -126,11 +125,9 @@ async def refresh_async(
     )
     policy = Policy.from_config(config)
     states = {source.url: store.source(source.url) for source in config.sources}
-    due = sum(
-        skipped(source, states[source.url], now, policy.for_source(source), force) is None
-        for source in config.sources
-    )
-    workers = pool(config.classify, due)
+    # Sources never fetched will send a body: with many, start the workers now.
+    never_fetched = sum(states[source.url] is None for source in config.sources)
+    workers = Preparer(config.classify, lambda: ingester.classifier, never_fetched)
     slots = asyncio.Semaphore(2 * config.fetch.concurrency) if store.shared else None
     try:
         async with Fetcher(config.fetch, client) as fetcher:
@@ -145,8 +142,8 @@ async def refresh_async(
                             ingester,
                             clock,
                             policy,
-                            force,
                             workers,
+                            force,
                             slots,
                         ),  # fmt: skip
                         progress,
@@ -159,8 +156,7 @@ async def refresh_async(
             if watcher:
                 watcher.cancel()
     finally:
-        if workers is not None:
-            workers.shutdown(wait=True, cancel_futures=True)
+        workers.close()
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result
@@ -213,12 +209,12 @@ async def refresh_source(
     ingester: Ingester,
     clock: Clock,
     policy: Policy,
+    workers: Preparer,
     force: bool = False,
-    workers: Executor | None = None,
     slots: asyncio.Semaphore | None = None,
 ) -> SourceReport:
-    """Fetch, parse and store one source if it is due; its own failures
-    become the report and its next attempt. ``slots`` bounds how many sources
+    """Fetch, parse (with ``workers``) and store one source if it is due; its
+    own failures become the report and its next attempt. ``slots`` bounds how many sources
     this worker holds at once (with a store shared between workers, so that
     one worker does not claim every source at the start)."""
     started = time.monotonic()
@@ -251,7 +247,7 @@ async def _refresh_claimed(
     ingester: Ingester,
     clock: Clock,
     policy: Policy,
-    workers: Executor | None,
+    workers: Preparer,
 ) -> SourceReport:
     url = (state.moved_to if state else None) or source.url
     validators = state.validators if state else Validators()
@@ -271,15 +267,7 @@ async def _refresh_claimed(
             report = SourceReport(source, Status.NOT_MODIFIED, note=note)
         else:
             known = store.content_hashes(source.url)
-            if workers is None:
-                prepared = await asyncio.to_thread(
-                    prepare, source, result, clock(), known, ingester.classifier
-                )
-            else:
-                loop = asyncio.get_running_loop()
-                prepared = await loop.run_in_executor(
-                    workers, prepare_in_worker, source, result, clock(), known
-                )
+            prepared = await workers.prepare(source, result, clock(), known)
             with store.transaction():
                 store.ensure_source(source)
                 counts = ingester.store(source.url, prepared.fresh, clock(), known)
@@ -445,7 +433,7 @@ class Ingester:
 
 def _doc_from_row(row: ClusterRow) -> cluster.Doc:
     if row.signature is None:  # stored before clustering existed
-        signature = cluster.signature(row.title, row.summary)
+        signature = cluster.signature(row.title or "", row.summary)
     else:
         signature = cluster.Signature.loads(row.signature)
     return cluster.Doc(row.item_id, row.story_id, row.source_url, row.date, signature)

@@ -8,18 +8,19 @@ URL, the fingerprint and the clustering signature. Deciding which story an
 entry joins, and storing it, stay in the pipeline's process, which holds the
 store and the story index.
 
-A refresh of many sources spreads this work over the machine's cores with a
-process pool (:func:`pool`); a small one runs it in a thread, where starting
-processes would cost more than it saves.
+A refresh with many bodies to prepare spreads this work over the machine's
+cores with a process pool (:func:`pool`); one with few runs it in a thread,
+where starting processes would cost more than it saves (:class:`Preparer`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,8 +34,10 @@ from .types import Classification, ClassifyConfig, Entry, FeedInfo, FetchResult,
 
 #: Kinds of gazetteer terms that name a place below country level.
 PLACE_KINDS = frozenset({"city", "province", "capital"})
-#: A refresh of at least this many sources uses worker processes.
+#: A refresh with this many sources never fetched starts every worker at once.
 POOL_FROM = 24
+#: Another refresh starts one worker once more bodies than this have arrived.
+WORKER_AFTER = 4
 
 
 @dataclass(frozen=True)
@@ -151,16 +154,68 @@ def prepare_in_worker(
     return replace(prepared, fresh=fresh)
 
 
-def pool(config: ClassifyConfig, sources: int) -> Executor | None:
-    """Worker processes for a refresh of ``sources`` sources, or None when a
-    thread will do (few sources, or one core)."""
+def pool(config: ClassifyConfig, processes: int) -> Executor | None:
+    """Up to ``processes`` worker processes (one per core, four at most), or
+    None on one core: a thread will do."""
     cores = os.cpu_count() or 1
-    if sources < POOL_FROM or cores < 2:
+    if cores < 2:
         return None
     return ProcessPoolExecutor(
-        max_workers=min(cores, 4),
+        max_workers=min(cores, 4, processes),
         # spawn: a fork would copy the event loop's threads and the store's connection.
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
         initargs=(config, os.getpid()),
     )
+
+
+class Preparer:
+    """Prepares the bodies of one refresh, in a thread or in worker processes.
+
+    A worker process costs about half a second of CPU to start (imports, and
+    building its classifier). A refresh sure to have many bodies (at least
+    :data:`POOL_FROM` sources never fetched: a first refresh) starts one per
+    core at once. Another starts one worker once more than
+    :data:`WORKER_AFTER` bodies have arrived: it prepares them on the second
+    core while this process stores. Until then, and on one core, bodies are
+    prepared in a thread of this process with ``classifier()``, built on
+    first need (a refresh where every source answers 304 never needs it).
+    """
+
+    def __init__(
+        self, config: ClassifyConfig, classifier: Callable[[], Classifier], new_sources: int
+    ) -> None:
+        self._config = config
+        self._classifier = classifier
+        self._building = threading.Lock()
+        self._bodies = 0
+        self._pool = pool(config, os.cpu_count() or 1) if new_sources >= POOL_FROM else None
+
+    @property
+    def pooled(self) -> bool:
+        """True once worker processes prepare the bodies."""
+        return self._pool is not None
+
+    async def prepare(
+        self, source: Source, result: FetchResult, now: datetime, known: Mapping[str, str]
+    ) -> PreparedSource:
+        """:func:`prepare`, where it is cheapest."""
+        self._bodies += 1
+        if self._pool is None and self._bodies > WORKER_AFTER:
+            self._pool = pool(self._config, 1)
+        if self._pool is None:
+            return await asyncio.to_thread(self._here, source, result, now, known)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, prepare_in_worker, source, result, now, known)
+
+    def _here(
+        self, source: Source, result: FetchResult, now: datetime, known: Mapping[str, str]
+    ) -> PreparedSource:
+        with self._building:  # one classifier, however many threads want it first
+            classifier = self._classifier()
+        return prepare(source, result, now, known, classifier)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

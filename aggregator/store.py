@@ -169,7 +169,8 @@ class ClusterRow:
     source_url: str
     date: datetime
     signature: str | None
-    title: str
+    #: The text, only for an item stored without a signature (before clustering).
+    title: str | None
     summary: str | None
 
 
@@ -445,7 +446,9 @@ class Store:
     def cluster_rows(self, since: datetime, after: int = 0) -> Iterator[ClusterRow]:
         """Items dated after ``since`` whose id is above ``after``, for the story index."""
         rows = self._execute(
-            """SELECT id, story_id, source_url, date, signature, title, summary
+            """SELECT id, story_id, source_url, date, signature,
+                      CASE WHEN signature IS NULL THEN title END,
+                      CASE WHEN signature IS NULL THEN summary END
                FROM items WHERE date >= ? AND id > ? ORDER BY id""",
             (_iso(since), after),
         )

@@ -1,15 +1,15 @@
 """Worker processes give exactly the result of the in-process path, for new
-items and for changed ones."""
+items and for changed ones, and start only when a refresh has many bodies."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from aggregator import pipeline, prepare
+from aggregator import prepare
 from aggregator.config import load_config
 from aggregator.pipeline import refresh
 from aggregator.store import open_store
@@ -18,6 +18,24 @@ from benchmarks.farm import build
 from .support import FeedServer, write_config
 
 SOURCES = 30
+
+
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The worker pools refreshes start, and how many processes each may
+    have (10 new sources start all, more than 10 bodies one)."""
+    made: list[object] = []
+    original = prepare.pool
+
+    def recording_pool(config: object, processes: int) -> object:
+        if (executor := original(config, processes)) is not None:  # type: ignore[arg-type]
+            made.append(processes)
+        return executor
+
+    monkeypatch.setattr(prepare, "pool", recording_pool)
+    monkeypatch.setattr(prepare, "POOL_FROM", 10)
+    monkeypatch.setattr(prepare, "WORKER_AFTER", 10)
+    return made
 
 
 def run(tmp_path: Path, server: FeedServer, farm: Path, workers: bool) -> list[tuple[object, ...]]:
@@ -46,24 +64,42 @@ def run(tmp_path: Path, server: FeedServer, farm: Path, workers: bool) -> list[t
 
 
 def test_the_pool_and_the_thread_store_the_same_items(
-    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pools: list[object]
 ) -> None:
     farm = tmp_path / "farm"
     build(farm, SOURCES, 10)
-    made: list[object] = []
-
-    def recording_pool(config: object, sources: int) -> object:
-        made.append(executor := prepare.pool(config, sources))  # type: ignore[arg-type]
-        return executor
-
-    monkeypatch.setattr(pipeline, "pool", recording_pool)
-    monkeypatch.setattr(prepare, "POOL_FROM", 10)
     pooled = run(tmp_path, server, farm, workers=True)
-    assert isinstance(made[-1], ProcessPoolExecutor)
+    assert pools == [os.cpu_count(), 1]  # all workers for the first refresh, one for the second
     monkeypatch.setattr(prepare, "POOL_FROM", 10**6)
+    monkeypatch.setattr(prepare, "WORKER_AFTER", 10**6)
     inline = run(tmp_path, server, farm, workers=False)
-    assert made[-1] is None
+    assert len(pools) == 2  # none more
 
     assert len(pooled) == SOURCES * 10
     assert sum('"term": "Astana"' in row[-1] for row in pooled) >= SOURCES
     assert pooled == inline
+
+
+def test_workers_start_for_many_bodies_only(
+    server: FeedServer, tmp_path: Path, pools: list[object]
+) -> None:
+    """A first refresh starts them all at once; a later one starts one worker
+    once more than WORKER_AFTER sources have sent a body, none for a few."""
+    farm = tmp_path / "farm"
+    build(farm, SOURCES, 3)
+    feeds = sorted((farm / "feeds").iterdir())
+    sources = [
+        {"name": f"s{i}", "url": server.serve(f"/{path.name}", path.read_bytes())}
+        for i, path in enumerate(feeds)
+    ]
+    config = load_config(write_config(tmp_path, sources))
+    with open_store(config.storage) as store:
+        refresh(config, store, force=True)
+        assert pools == [os.cpu_count()]
+        for changed in (5, 12):
+            for path in feeds[:changed]:
+                title = f"<title>Almaty, {changed} new schools: ".encode()
+                server.serve(f"/{path.name}", path.read_bytes().replace(b"<title>", title, 2))
+            report = refresh(config, store, force=True)
+            assert sum(r.changed for r in report.sources) == changed
+        assert pools == [os.cpu_count(), 1]  # for the 12 changed sources, not for the 5
