@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lxml import etree
@@ -262,6 +262,8 @@ def _date(value: str | None) -> datetime | None:
     """An RFC 822 (RSS) or RFC 3339 (Atom) date as aware UTC; odd ones go to feedparser."""
     if value is None:
         return None
+    if (parsed := _rfc822(value)) is not None:
+        return parsed
     try:
         if value[:4].isdigit():
             parsed = datetime.fromisoformat(value)
@@ -272,3 +274,31 @@ def _date(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+#: The usual RSS date, "Fri, 27 Nov 2026 10:00:00 +0100" or "... GMT": read
+#: here in a tenth of the time of ``email.utils``, which reads the rest.
+_RFC822 = re.compile(
+    r"(?:[A-Z][a-z]{2}, )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d)"
+    r" (?:([+-])(\d\d)(\d\d)|GMT|UT|UTC|Z)"
+)
+_MONTHS = {m: n for n, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
+def _rfc822(value: str) -> datetime | None:
+    """:func:`email.utils.parsedate_to_datetime` in UTC, for the usual form;
+    None for any other, or an impossible date."""
+    found = _RFC822.fullmatch(value.strip())
+    if found is None or (month := _MONTHS.get(found[2])) is None:
+        return None
+    day, _, year, hour, minute, second, sign, hours, minutes = found.groups()
+    try:
+        parsed = datetime(
+            int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:
+        return None
+    if sign is not None:
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        parsed = parsed - offset if sign == "+" else parsed + offset
+    return parsed

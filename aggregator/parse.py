@@ -22,10 +22,10 @@ import hashlib
 import html
 import io
 import re
+import threading
 import time
 import xml.sax
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -283,13 +283,25 @@ def _html(value: object, base: str) -> str | None:
     """Sanitized HTML with absolute links, or None when nothing visible remains."""
     if not isinstance(value, str):
         return None
-    cleaned = nh3.clean(
-        _CONTROL.sub("", value),
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-        attribute_filter=partial(_absolute, base),
-    ).strip()
+    _BASE.url = base
+    cleaned = _SANITIZER.clean(_CONTROL.sub("", value)).strip()
     return cleaned or None
+
+
+#: The URL relative links are resolved against, per thread: parsing runs in
+#: several threads of a refresh, and the sanitizer is built once for all.
+_BASE = threading.local()
+
+
+def _absolute_here(tag: str, attribute: str, value: str) -> str | None:
+    return _absolute(_BASE.url, tag, attribute, value)
+
+
+_SANITIZER = nh3.Cleaner(
+    url_schemes=URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+    attribute_filter=_absolute_here,
+)
 
 
 def _absolute(base: str, tag: str, attribute: str, value: str) -> str | None:

@@ -6,13 +6,17 @@ it), feedparser's own test corpus of 2,240 feeds beside the project.
 
 from __future__ import annotations
 
+import calendar
+import email.utils
+import random
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from aggregator import parse as parse_module
 from aggregator.errors import ParseError
-from aggregator.fastparse import parse_fast
+from aggregator.fastparse import _rfc822, parse_fast
 from aggregator.types import FetchResult, ParsedFeed
 
 ROOT = Path(__file__).parent.parent
@@ -44,3 +48,29 @@ def test_the_fast_path_serves_most_samples() -> None:
 def test_fast_and_universal_paths_agree(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     body = path.read_bytes()
     assert outcome(body, True, monkeypatch) == outcome(body, False, monkeypatch)
+
+
+def test_the_usual_rss_dates_read_as_email_utils_reads_them() -> None:
+    """The short path for "Fri, 27 Nov 2026 10:00:00 +0100" agrees with
+    email.utils on generated dates, impossible ones included."""
+    rng = random.Random(7)
+    days, months = "Mon Tue Wed Thu Fri Sat Sun".split(), [*calendar.month_abbr[1:], "Foo"]
+    zones = ["GMT", "UT", "UTC", "Z", "+0000", "-0000", "+0530", "-1100", "EST", "+0960"]
+    read = 0
+    for _ in range(20_000):
+        day = rng.randint(0, 32)
+        value = (
+            f"{rng.choice(days) + ', ' if rng.random() < 0.8 else ''}{day:02d} "
+            if rng.random() < 0.5
+            else f"{day} "
+        ) + (
+            f"{rng.choice(months)} {rng.randint(1990, 2030)} {rng.randint(0, 24):02d}:"
+            f"{rng.randint(0, 60):02d}:{rng.randint(0, 61):02d} {rng.choice(zones)}"
+        )
+        fast = _rfc822(value)
+        if fast is None:
+            continue
+        read += 1
+        expected = email.utils.parsedate_to_datetime(value)
+        assert fast == (expected.replace(tzinfo=UTC) if expected.tzinfo is None else expected)
+    assert read > 10_000
