@@ -128,6 +128,10 @@ class Gazetteer:
                 self._suppress[key].add(label)
         self._term_starts = _longest_by_first_token(self._terms)
         self._prefixes = {key[:size] for key in self._terms for size in range(1, len(key) + 1)}
+        # A token that starts only longer keys ("the", "в", "la") starts one
+        # only before the right second token: most of them are checked with one look-up.
+        self._whole = {key[0] for key in self._terms if len(key) == 1}
+        self._pairs = {key[:2] for key in self._terms if len(key) > 1}
         self._suppress_starts = _longest_by_first_token(self._suppress)
 
     def __len__(self) -> int:
@@ -142,14 +146,16 @@ class Gazetteer:
         hits = list(compress(range(len(words)), map(starts.__contains__, words)))
         if not hits:
             return
-        blocked = self._blocked(words)
-        prefixes, terms = self._prefixes, self._terms
+        blocked: dict[int, set[str]] | None = None  # computed on first need
+        prefixes, terms, whole, pairs = self._prefixes, self._terms, self._whole, self._pairs
         # Token ``known`` starts at the first non-space from offset ``at``.
         known = at = 0
         count, free = len(words), 0
         for i in hits:
             if i < free:
                 continue  # inside the term matched before
+            if words[i] not in whole and tuple(words[i : i + 2]) not in pairs:
+                continue
             # Keys longer than the longest key prefix found here cannot match.
             longest, limit = 1, min(starts[words[i]], count - i)
             while longest < limit and tuple(words[i : i + longest + 1]) in prefixes:
@@ -162,6 +168,8 @@ class Gazetteer:
                 known = i
                 last = _skip(size - 1).match(folded.text, at).end()  # type: ignore[union-attr]
                 original = folded.span(at, last + len(words[i + size - 1]))
+                if blocked is None:
+                    blocked = self._blocked(words)
                 term = _pick(candidates, original, blocked, i, size)
                 if term is not None:
                     yield term, original
