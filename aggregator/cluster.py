@@ -430,6 +430,15 @@ def same_story(a: Doc, b: Doc, similarity: float, word_similarity: Callable[[], 
     words; computed only when needed)."""
     if similarity < THRESHOLD_WITH_NUMBER or conflicting(a, b):
         return False
+    return _same_unless_conflicting(a, b, similarity, word_similarity)
+
+
+def _same_unless_conflicting(
+    a: Doc, b: Doc, similarity: float, word_similarity: Callable[[], float]
+) -> bool:
+    """:func:`same_story` for two items known not to be :func:`conflicting`."""
+    if similarity < THRESHOLD_WITH_NUMBER:
+        return False
     if contrasting(a.signature, b.signature, similarity):
         return False
     if similarity >= THRESHOLD:
@@ -568,7 +577,7 @@ class StoryIndex:
             def words(other: Doc = other) -> float:
                 return self.similarity(doc.signature.words, other.signature.words)
 
-            if same_story(doc, other, score, words):
+            if _same_unless_conflicting(doc, other, score, words):
                 best = Hit(other.item_id, other.story_id, score)
         return best
 

@@ -27,7 +27,7 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .dedupe import content_hash, story_uid
+from .dedupe import content_hash
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
 from .prepare import Prepared, Preparer, prepare_entry
@@ -415,7 +415,7 @@ class Ingester:
         if placement is None and (hit := index.find(doc)) is not None:
             placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
         if placement is None:
-            placement = Placement(self.db.new_story(story_uid(entry), now))
+            placement = Placement(self.db.new_story(prepared.story_uid, now))
         item_id = self.db.insert_item(
             entry,
             placement=placement,

@@ -27,7 +27,7 @@ from datetime import datetime
 
 from . import cluster
 from .classify import Classifier
-from .dedupe import canonical_url, content_hash, fingerprint
+from .dedupe import canonical_url, content_hash, fingerprint, story_uid
 from .parse import parse
 from .store import explanation_json
 from .types import Classification, ClassifyConfig, Entry, FeedInfo, FetchResult, ParsedFeed, Source
@@ -57,6 +57,8 @@ class Prepared:
     #: here (in a worker process) rather than by the process that stores them.
     signature_json: str
     explanation: str
+    #: The id of the story it starts, if it starts one (:func:`story_uid`).
+    story_uid: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def prepare_entry(
         signature=signature,
         signature_json=signature.dumps(),
         explanation=explanation_json(classification),
+        story_uid=story_uid(entry),
     )
 
 
