@@ -795,6 +795,10 @@ class _SQLite(_Backend):
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            # A refresh writes tens of megabytes: checkpoint (and sync) every
+            # 40 MB of log rather than every 4 MB (six percent of a first
+            # refresh of 1,000 sources); closing the store checkpoints the rest.
+            self._conn.execute("PRAGMA wal_autocheckpoint = 10000")
         except sqlite3.Error as e:
             self._conn.close()
             raise StoreError(f"{path}: not a usable store: {e}") from e
