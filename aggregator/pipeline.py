@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 #: Items with the same fingerprint are one story only if seen this close together.
 STORY_WINDOW = timedelta(hours=72)
+#: Sources a refresh holds at once (being fetched, waiting for a worker, being
+#: stored), per fetch slot: this bounds the bodies held in memory when fetching
+#: outpaces preparing, and leaves sources to the other workers sharing a store.
+IN_FLIGHT = 2
 #: Seconds between two attempts to claim a source another worker holds.
 CLAIM_POLL = 0.2
 #: Why a source claimed after another worker is not fetched again.
@@ -128,7 +132,7 @@ async def refresh_async(
     # Sources never fetched will send a body: with many, start the workers now.
     never_fetched = sum(states[source.url] is None for source in config.sources)
     workers = Preparer(config.classify, lambda: ingester.classifier, never_fetched)
-    slots = asyncio.Semaphore(2 * config.fetch.concurrency) if store.shared else None
+    slots = asyncio.Semaphore(IN_FLIGHT * config.fetch.concurrency)
     try:
         async with Fetcher(config.fetch, client) as fetcher:
             tasks = [
@@ -214,10 +218,9 @@ async def refresh_source(
     slots: asyncio.Semaphore | None = None,
 ) -> SourceReport:
     """Fetch, parse (with ``workers``) and store one source if it is due; its
-    own failures become the report and its next attempt. ``slots`` bounds how many sources
-    this worker holds at once (with a store shared between workers, so that
-    one worker does not claim every source at the start)."""
-    started = time.monotonic()
+    own failures become the report and its next attempt. ``slots`` bounds how
+    many sources this refresh holds at once (:data:`IN_FLIGHT`); the report's
+    seconds count from when the source got one."""
     policy = policy.for_source(source)
     if (report := skipped(source, state, clock(), policy, force)) is not None:
         return _log(report)
@@ -226,6 +229,7 @@ async def refresh_source(
     # that worker did not refresh it in the meantime.
     while True:
         async with slots or contextlib.nullcontext():
+            started = time.monotonic()
             if store.claim(source.url):
                 try:
                     if store.shared and store.source(source.url) != state:

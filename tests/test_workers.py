@@ -3,13 +3,15 @@ items and for changed ones, and start only when a refresh has many bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aggregator import prepare
+from aggregator import pipeline, prepare
 from aggregator.config import load_config
 from aggregator.pipeline import refresh
 from aggregator.store import open_store
@@ -103,3 +105,38 @@ def test_workers_start_for_many_bodies_only(
             report = refresh(config, store, force=True)
             assert sum(r.changed for r in report.sources) == changed
         assert pools == [os.cpu_count(), 1]  # for the 12 changed sources, not for the 5
+
+
+def test_a_refresh_holds_few_bodies_while_they_wait_to_be_prepared(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fetching outpaces preparing: fetched bodies wait for a worker, at most
+    IN_FLIGHT per fetch slot, not one per source (memory stays bounded)."""
+    farm = tmp_path / "farm"
+    build(farm, SOURCES, 2)
+    waiting = most = 0
+    original = prepare.Preparer.prepare
+
+    async def slow(self: prepare.Preparer, *args: Any) -> prepare.PreparedSource:
+        nonlocal waiting, most
+        waiting += 1
+        most = max(most, waiting)
+        try:
+            await asyncio.sleep(0.2)
+            return await original(self, *args)
+        finally:
+            waiting -= 1
+
+    monkeypatch.setattr(prepare.Preparer, "prepare", slow)
+    sources = [
+        {"name": f"s{i}", "url": server.serve(f"/{path.name}", path.read_bytes())}
+        for i, path in enumerate(sorted((farm / "feeds").iterdir()))
+    ]
+    config = load_config(write_config(tmp_path, sources, fetch={
+        "host_delay": 0, "allow_private": True, "concurrency": 2, "per_host": 2,
+    }))  # fmt: skip
+    with open_store(config.storage) as store:
+        report = refresh(config, store, force=True)
+
+    assert [r.status.value for r in report.sources] == ["ok"] * SOURCES
+    assert 2 <= most <= pipeline.IN_FLIGHT * 2 < SOURCES  # unbounded, nearly all would wait
