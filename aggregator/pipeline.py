@@ -402,6 +402,9 @@ class Ingester:
                     content_hash=prepared.digest,
                     classification=prepared.classification,
                     now=now,
+                    canonical_url=prepared.canonical,
+                    fingerprint=prepared.fingerprint,
+                    signature=prepared.signature_json,
                     explanation=prepared.explanation,
                 )
                 changed += 1

@@ -548,11 +548,14 @@ class Store:
         content_hash: str,
         classification: Classification,
         now: datetime,
+        canonical_url: str | None,
+        fingerprint: str | None,
+        signature: str,
         explanation: str | None = None,
     ) -> None:
-        """Replace the text of an item already stored under the same guid.
-        ``explanation`` is :func:`explanation_json` of ``classification``, if
-        already computed."""
+        """Replace the text of an item already stored under the same guid, and
+        what is computed from it (its story stays). ``explanation`` is
+        :func:`explanation_json` of ``classification``, if already computed."""
         row = self._execute(
             "SELECT id FROM items WHERE source_url = ? AND guid = ?",
             (entry.source_url, entry.guid),
@@ -562,7 +565,8 @@ class Store:
         self._execute(
             """UPDATE items SET content_hash = ?, link = ?, title = ?, summary = ?,
                  author = ?, language = ?, categories = ?, updated = ?, changed = ?,
-                 relevant = ?, countries = ?, regional = ?, explanation = ?
+                 relevant = ?, countries = ?, regional = ?, explanation = ?,
+                 canonical_url = ?, fingerprint = ?, signature = ?
                WHERE id = ?""",
             (
                 content_hash,
@@ -575,6 +579,9 @@ class Store:
                 _iso(entry.updated),
                 _iso(now),
                 *_classification_columns(classification, explanation),
+                canonical_url,
+                fingerprint,
+                signature,
                 row[0],
             ),
         )

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from aggregator.classify import Classifier
+from aggregator.cluster import Signature
 from aggregator.config import parse_config
+from aggregator.dedupe import content_hash
 from aggregator.errors import StoreError
 from aggregator.pipeline import Ingester, publish_if_changed
+from aggregator.prepare import prepare_entry
 from aggregator.publish import publish, validate_atom, write_atomic
 from aggregator.store import MIGRATIONS, Store, open_store
 from aggregator.types import Config, Entry, Source
@@ -115,6 +118,32 @@ def test_seen_items_are_skipped_and_changed_ones_updated(store: Store) -> None:
     assert (again.new, again.changed) == (0, 0)
     assert (changed.new, changed.changed) == (0, 1)
     assert store.count_items() == 1
+
+
+def test_a_changed_item_is_matched_by_its_new_text(store: Store) -> None:
+    """A correction changes what later reports are matched against: the
+    canonical URL, the fingerprint and the signature of the new text."""
+    first = entry(SOURCE_A, 1, "Uzbekistan raises the minimum wage")
+    add(store, first)
+    edited = replace(
+        first,
+        title="Uzbekistan raises the minimum wage by 12 percent from June",
+        summary="<p>The decree signed on Monday covers 4.1 million workers.</p>",
+        link="https://a.example/news/1-corrected",
+    )
+    with store.transaction():
+        assert ingester(store).ingest(SOURCE_A.url, [edited], NOW).changed == 1
+    copy = replace(edited, source_url=SOURCE_B.url, guid="b-1", link="https://b.example/wage")
+    tracked = replace(copy, guid="b-2", link=f"{edited.link}?utm_source=x")
+    add(store, copy, tracked)
+
+    (stored,) = [i for i in store.items_by_link(edited.link) if i.guid == first.guid]
+    (row,) = [r for r in store.cluster_rows(NOW - timedelta(days=30)) if r.item_id == stored.id]
+    expected = prepare_entry(edited, content_hash(edited), Classifier()).signature
+    assert row.signature is not None and Signature.loads(row.signature) == expected
+    (by_text,) = store.items_by_link(copy.link)
+    (by_url,) = [i for i in store.items_by_link(edited.link + "?utm_source=x") if i.guid == "b-2"]
+    assert by_text.story_id == by_url.story_id == stored.story_id
 
 
 def test_same_canonical_url_or_fingerprint_joins_the_story(store: Store, config: Config) -> None:
