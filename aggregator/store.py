@@ -502,7 +502,8 @@ class Store:
     ) -> int:
         """Store a new item; return its id. ``explanation`` is
         :func:`explanation_json` of ``classification``, if already computed."""
-        date = min(entry.published, now) if entry.published else now
+        published, stamp = _iso(entry.published), _iso(now)
+        date = stamp if entry.published is None or entry.published >= now else published
         cursor = self._execute(
             """INSERT INTO items (source_url, guid, story_id, canonical_url, fingerprint,
                  content_hash, link, title, summary, author, language, categories,
@@ -524,12 +525,12 @@ class Store:
                 entry.summary,
                 entry.author,
                 entry.language,
-                json.dumps(list(entry.categories), ensure_ascii=False),
-                _iso(entry.published),
+                _JSON.encode(list(entry.categories)),
+                published,
                 _iso(entry.updated),
-                _iso(date),
-                _iso(now),
-                _iso(now),
+                date,
+                stamp,
+                stamp,
                 *_classification_columns(classification, explanation),
                 signature,
                 placement.joined_by,
@@ -1038,7 +1039,9 @@ def _stored_item(row: Row) -> StoredItem:
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat(timespec="seconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")
 
 
 def _dt(value: str | None) -> datetime | None:
