@@ -475,9 +475,8 @@ class StoryIndex:
 
     def _reweigh(self) -> None:
         """Weigh every indexed feature again, in one pass (sums then run in C)."""
-        size = 1 + len(self.docs)
-        log = math.log
-        self._weights = {f: log(1 + size / (1 + len(p))) for f, p in self.postings.items()}
+        docs = len(self.docs)
+        self._weights = {f: _idf(docs, len(p)) for f, p in self.postings.items()}
         self._totals.clear()
         self._reweigh_after = len(self.docs) + len(self.docs) // 4 + 50
 
@@ -486,7 +485,7 @@ class StoryIndex:
         weight = self._weights.get(feature)
         if weight is None:
             df = len(self.postings.get(feature, ()))
-            weight = self._weights[feature] = math.log(1 + (1 + len(self.docs)) / (1 + df))
+            weight = self._weights[feature] = _idf(len(self.docs), df)
         return weight
 
     def _sum(self, features: Iterable[str]) -> float:
@@ -580,6 +579,11 @@ class StoryIndex:
             if _same_unless_conflicting(doc, other, score, words):
                 best = Hit(other.item_id, other.story_id, score)
         return best
+
+
+def _idf(docs: int, df: int) -> float:
+    """The weight of a feature found in ``df`` of ``docs`` indexed items."""
+    return math.log(1 + (1 + docs) / (1 + df))
 
 
 def _by_shared_weight(candidate: tuple[int, float]) -> tuple[float, int]:

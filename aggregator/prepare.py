@@ -148,7 +148,8 @@ def _exit_with(parent: int) -> None:
 def prepare_in_worker(
     source: Source, result: FetchResult, now: datetime, known: Mapping[str, str]
 ) -> PreparedSource:
-    """:func:`prepare` with the worker's own classifier (see :func:`pool`)."""
+    """:func:`prepare` with the worker's own classifier (see :func:`pool`),
+    its classifications sent back without their matches (see :class:`Prepared`)."""
     assert _worker_classifier is not None, "the pool starts its workers with a classifier"
     prepared = prepare(source, result, now, known, _worker_classifier)
     fresh = tuple(
@@ -193,11 +194,6 @@ class Preparer:
         self._building = threading.Lock()
         self._bodies = 0
         self._pool = pool(config, os.cpu_count() or 1) if new_sources >= POOL_FROM else None
-
-    @property
-    def pooled(self) -> bool:
-        """True once worker processes prepare the bodies."""
-        return self._pool is not None
 
     async def prepare(
         self, source: Source, result: FetchResult, now: datetime, known: Mapping[str, str]

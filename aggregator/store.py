@@ -576,7 +576,7 @@ class Store:
                 entry.summary,
                 entry.author,
                 entry.language,
-                json.dumps(list(entry.categories), ensure_ascii=False),
+                _JSON.encode(list(entry.categories)),
                 _iso(entry.updated),
                 _iso(now),
                 *_classification_columns(classification, explanation),
