@@ -30,11 +30,12 @@ from .classify import Classifier
 from .dedupe import content_hash
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
-from .prepare import Prepared, Preparer, prepare_entry
+from .prepare import Prepared, Preparer, prepare_entry, signature_of
 from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
-from .store import ClusterRow, Placement, SourceState, Store
+from .store import ClusterRow, Placement, SourceState, Store, StoredItem
 from .types import (
+    Classification,
     Config,
     Entry,
     PublishReport,
@@ -311,9 +312,11 @@ class Ingester:
     changed, or too old.
 
     A new entry joins the story of an item with the same canonical URL, or the
-    same fingerprint within :data:`STORY_WINDOW`, or, failing both, of the most
-    similar recent item from another source (:mod:`.cluster`); else it starts
-    a story. Entries older than the retention period, or pruned before, are
+    same fingerprint within :data:`STORY_WINDOW`, or, failing both and if it
+    is about the region, of the most similar recent item about the region
+    from another source (:mod:`.cluster`); else it starts a story. Items not
+    about the region are never published, so they are not compared (until
+    :func:`reclassify_all` brings them in). Entries older than the retention period, or pruned before, are
     not stored again. Call :meth:`store` inside :meth:`Store.transaction`.
     """
 
@@ -416,11 +419,13 @@ class Ingester:
     def _insert(self, prepared: Prepared, now: datetime) -> None:
         entry = prepared.entry
         date = min(entry.published, now) if entry.published else now
-        doc = cluster.Doc(0, 0, entry.source_url, date, prepared.signature)
-        index = self.index(now)
         placement = self.db.find_story(prepared.canonical, prepared.fingerprint, now - STORY_WINDOW)
-        if placement is None and (hit := index.find(doc)) is not None:
-            placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
+        doc = None
+        if prepared.signature is not None:  # about the region: compared with the others
+            doc = cluster.Doc(0, 0, entry.source_url, date, prepared.signature)
+            if placement is None and (hit := self.index(now).find(doc)) is not None:
+                similarity = round(hit.similarity, 3)
+                placement = Placement(hit.story_id, "similar", hit.item_id, similarity)
         if placement is None:
             placement = Placement(self.db.new_story(prepared.story_uid, now))
         item_id = self.db.insert_item(
@@ -434,8 +439,9 @@ class Ingester:
             now=now,
             explanation=prepared.explanation,
         )
-        index.add(replace(doc, item_id=item_id, story_id=placement.story_id))
-        self._last_id = max(self._last_id, item_id)
+        if doc is not None:
+            self.index(now).add(replace(doc, item_id=item_id, story_id=placement.story_id))
+            self._last_id = max(self._last_id, item_id)
 
 
 def _doc_from_row(row: ClusterRow) -> cluster.Doc:
@@ -498,6 +504,7 @@ def reclassify_all(store: Store, config: Config) -> tuple[int, int]:
     hints = {s.url: s.country for s in config.sources}
     total = changed = 0
     store.lock_items()
+    arrived: list[tuple[StoredItem, Entry, Classification]] = []
     for item in list(store.all_items()):
         entry = Entry(
             source_url=item.source_url,
@@ -511,5 +518,34 @@ def reclassify_all(store: Store, config: Config) -> tuple[int, int]:
         total += 1
         changed += (new.countries, new.regional) != (item.countries, item.regional)
         store.set_classification(item.id, new)
+        if new.relevant and not item.relevant:
+            arrived.append((item, entry, new))
+    if arrived:
+        _compare_arrivals(store, arrived)
     store.bump_generation()
     return total, changed
+
+
+def _compare_arrivals(
+    store: Store, arrived: list[tuple[StoredItem, Entry, Classification]]
+) -> None:
+    """Items the new rules bring into the region were stored without being
+    compared with others (see :class:`Ingester`): compare them now, oldest
+    first, so that two reports of one story are not published as two. An
+    item moves to a similar story only if it is alone in its own (a copy
+    joined by URL or fingerprint stays with it)."""
+    ids = {item.id for item, _, _ in arrived}
+    index = cluster.StoryIndex()
+    since = min(item.date for item, _, _ in arrived) - cluster.WINDOW
+    for row in store.cluster_rows(since):
+        if row.item_id not in ids:
+            index.add(_doc_from_row(row))
+    for item, entry, classification in arrived:
+        signature = signature_of(entry, classification)
+        assert signature is not None  # the item is about the region now
+        doc = cluster.Doc(item.id, item.story_id, item.source_url, item.date, signature)
+        placement = None
+        if store.story_size(item.story_id) == 1 and (hit := index.find(doc)) is not None:
+            placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
+        store.place_again(item.id, signature.dumps(), placement)
+        index.add(replace(doc, story_id=placement.story_id) if placement else doc)

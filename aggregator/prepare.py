@@ -52,10 +52,12 @@ class Prepared:
     classification: Classification
     canonical: str | None
     fingerprint: str | None
-    signature: cluster.Signature
+    #: None for an item not about the region: it is never published, so it is
+    #: not compared with others (a copy still joins it by URL or fingerprint).
+    signature: cluster.Signature | None
     #: The signature and the classification's explanation as stored, encoded
     #: here (in a worker process) rather than by the process that stores them.
-    signature_json: str
+    signature_json: str | None
     explanation: str
     #: The id of the story it starts, if it starts one (:func:`story_uid`).
     story_uid: str
@@ -106,7 +108,7 @@ def prepare_entry(
     entry: Entry, digest: str, classifier: Classifier, hint: str | None = None
 ) -> Prepared:
     classification = classifier.classify(entry, hint)
-    signature = cluster.signature(entry.title, entry.summary, title_places(classification))
+    signature = signature_of(entry, classification)
     return Prepared(
         entry=entry,
         digest=digest,
@@ -114,10 +116,17 @@ def prepare_entry(
         canonical=canonical_url(entry.link) if entry.link else None,
         fingerprint=fingerprint(entry),
         signature=signature,
-        signature_json=signature.dumps(),
+        signature_json=signature.dumps() if signature else None,
         explanation=explanation_json(classification),
         story_uid=story_uid(entry),
     )
+
+
+def signature_of(entry: Entry, classification: Classification) -> cluster.Signature | None:
+    """The clustering signature of an item about the region, else None."""
+    if not classification.relevant:
+        return None
+    return cluster.signature(entry.title, entry.summary, title_places(classification))
 
 
 def title_places(classification: Classification) -> list[str]:

@@ -444,12 +444,13 @@ class Store:
         return None
 
     def cluster_rows(self, since: datetime, after: int = 0) -> Iterator[ClusterRow]:
-        """Items dated after ``since`` whose id is above ``after``, for the story index."""
+        """Items about the region dated after ``since`` whose id is above
+        ``after``, for the story index."""
         rows = self._execute(
             """SELECT id, story_id, source_url, date, signature,
                       CASE WHEN signature IS NULL THEN title END,
                       CASE WHEN signature IS NULL THEN summary END
-               FROM items WHERE date >= ? AND id > ? ORDER BY id""",
+               FROM items WHERE relevant = 1 AND date >= ? AND id > ? ORDER BY id""",
             (_iso(since), after),
         )
         for row in rows:
@@ -495,7 +496,7 @@ class Store:
         canonical_url: str | None,
         fingerprint: str | None,
         content_hash: str,
-        signature: str,
+        signature: str | None,
         classification: Classification,
         now: datetime,
         explanation: str | None = None,
@@ -551,7 +552,7 @@ class Store:
         now: datetime,
         canonical_url: str | None,
         fingerprint: str | None,
-        signature: str,
+        signature: str | None,
         explanation: str | None = None,
     ) -> None:
         """Replace the text of an item already stored under the same guid, and
@@ -601,6 +602,26 @@ class Store:
             (*_classification_columns(classification), item_id),
         )
         self._set_labels(item_id, classification)
+
+    def story_size(self, story_id: int) -> int:
+        """How many items a story has."""
+        row = self._execute("SELECT count(*) FROM items WHERE story_id = ?", (story_id,))
+        return int(row.fetchone()[0])
+
+    def place_again(self, item_id: int, signature: str, placement: Placement | None) -> None:
+        """Store an item's signature, and move it to ``placement``'s story, if given
+        (its former story, left empty, goes at the next pruning)."""
+        if placement is None:
+            self._execute("UPDATE items SET signature = ? WHERE id = ?", (signature, item_id))
+            return
+        self._execute(
+            """UPDATE items SET signature = ?, story_id = ?, joined_by = ?, joined_item = ?,
+                 similarity = ? WHERE id = ?""",
+            (
+                signature, placement.story_id, placement.joined_by, placement.joined_item,
+                placement.similarity, item_id,
+            ),
+        )  # fmt: skip
 
     def _set_labels(self, item_id: int, classification: Classification, new: bool = False) -> None:
         if not new:

@@ -17,7 +17,7 @@ from aggregator.cluster import Signature
 from aggregator.config import parse_config
 from aggregator.dedupe import content_hash
 from aggregator.errors import StoreError
-from aggregator.pipeline import Ingester, publish_if_changed
+from aggregator.pipeline import Ingester, publish_if_changed, reclassify_all
 from aggregator.prepare import prepare_entry
 from aggregator.publish import publish, validate_atom, write_atomic
 from aggregator.store import MIGRATIONS, Store, open_store
@@ -393,3 +393,47 @@ def test_publishing_follows_the_store_even_after_a_run_killed_before_publishing(
     assert [e["title"] for e in entries(out / "uzbekistan.xml")] == [
         "Uzbekistan raises the minimum wage by a fifth"
     ]
+
+
+def story_of_guid(store: Store, guid: str) -> int:
+    (item,) = [i for i in store.all_items() if i.guid == guid]
+    return item.story_id
+
+
+def test_items_not_about_the_region_are_not_compared(store: Store) -> None:
+    """They are never published: two reports of a Georgian story stay apart
+    (a copy still joins by URL), and a Central Asian report of the same event
+    does not join them."""
+    georgia = entry(SOURCE_A, 1, "Georgia: mass protests in Tbilisi over the foreign agents law")
+    reworded = entry(SOURCE_B, 2, "Tbilisi: thousands protest against Georgia's foreign agents law")
+    tracked = replace(georgia, source_url=SOURCE_B.url, guid="b-9", link=f"{georgia.link}?utm=x")
+    add(store, georgia, reworded, tracked)
+
+    assert story_of_guid(store, georgia.guid) != story_of_guid(store, reworded.guid)
+    assert story_of_guid(store, tracked.guid) == story_of_guid(store, georgia.guid)
+    assert list(store.cluster_rows(NOW - timedelta(days=30))) == []
+
+
+def test_reclassify_compares_the_items_it_brings_into_the_region(
+    store: Store, tmp_path: Path
+) -> None:
+    title_a = "Tbilisi: mass protests over the foreign agents law enter a third week"
+    title_b = "Thousands protest in Tbilisi against the foreign agents law for a third week"
+    first = entry(SOURCE_A, 1, title_a, summary=f"<p>{title_a}, organisers said on Sunday.</p>")
+    second = entry(SOURCE_B, 2, title_b, summary=f"<p>{title_b}, organisers said.</p>")
+    alone = entry(SOURCE_A, 3, "Tbilisi opens a new metro line to the airport")
+    add(store, first, second, alone)
+    assert story_of_guid(store, first.guid) != story_of_guid(store, second.guid)
+
+    data = {
+        "sources": [{"name": s.name, "url": s.url} for s in (SOURCE_A, SOURCE_B)],
+        "classify": {"kg": {"add": ["Tbilisi"]}},  # an editor's rule, for the test
+    }
+    with store.transaction():
+        reclassify_all(store, parse_config(data, tmp_path / "feeds.yaml"))
+
+    assert story_of_guid(store, first.guid) == story_of_guid(store, second.guid)
+    assert story_of_guid(store, alone.guid) != story_of_guid(store, first.guid)
+    assert {r.item_id for r in store.cluster_rows(NOW - timedelta(days=30))} == {
+        i.id for i in store.all_items()
+    }
