@@ -316,8 +316,9 @@ class Ingester:
     is about the region, of the most similar recent item about the region
     from another source (:mod:`.cluster`); else it starts a story. Items not
     about the region are never published, so they are not compared (until
-    :func:`reclassify_all` brings them in). Entries older than the retention period, or pruned before, are
-    not stored again. Call :meth:`store` inside :meth:`Store.transaction`.
+    :func:`reclassify_all` brings them in). Entries older than the retention
+    period, or pruned before, are not stored again. Call :meth:`store` inside
+    :meth:`Store.transaction`.
     """
 
     def __init__(
