@@ -125,7 +125,10 @@ def main() -> None:
         started = time.perf_counter()
         with store.transaction():
             counts = Ingester(store, Classifier(), timedelta(days=30)).ingest(
-                "https://new.example", fresh, NOW, hint="kz"  # about the region, as above
+                "https://new.example",
+                fresh,
+                NOW,
+                hint="kz",  # about the region, as above
             )
         whole = time.perf_counter() - started
         print(f"ingest: {counts.new} new items into a store of {args.stored} in {whole:.2f} s"
