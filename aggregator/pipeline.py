@@ -401,7 +401,9 @@ class Ingester:
                 new += 1
                 relevant += prepared.classification.relevant
             else:
-                self.db.update_item(
+                if prepared.signature is not None:
+                    self.index(now)  # read before the item may join the items it holds
+                before = self.db.update_item(
                     entry,
                     content_hash=prepared.digest,
                     classification=prepared.classification,
@@ -411,6 +413,13 @@ class Ingester:
                     signature=prepared.signature_json,
                     explanation=prepared.explanation,
                 )
+                if prepared.signature is not None and not before.relevant:
+                    # A correction brought it into the region: compare it now.
+                    doc = cluster.Doc(
+                        before.id, before.story_id, source_url, before.date, prepared.signature
+                    )  # fmt: skip
+                    _join_similar(self.db, self.index(now), doc, prepared.signature.dumps())
+                    self._last_id = max(self._last_id, before.id)
                 changed += 1
             known[entry.guid] = prepared.digest
         if new or changed:
@@ -545,8 +554,17 @@ def _compare_arrivals(
         signature = signature_of(entry, classification)
         assert signature is not None  # the item is about the region now
         doc = cluster.Doc(item.id, item.story_id, item.source_url, item.date, signature)
-        placement = None
-        if store.story_size(item.story_id) == 1 and (hit := index.find(doc)) is not None:
-            placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
-        store.place_again(item.id, signature.dumps(), placement)
-        index.add(replace(doc, story_id=placement.story_id) if placement else doc)
+        _join_similar(store, index, doc, signature.dumps())
+
+
+def _join_similar(
+    store: Store, index: cluster.StoryIndex, doc: cluster.Doc, signature: str
+) -> None:
+    """Store the signature of an item that has just come into the region and,
+    if it is alone in its story, move it to the most similar story in
+    ``index``, if any; then index it."""
+    placement = None
+    if store.story_size(doc.story_id) == 1 and (hit := index.find(doc)) is not None:
+        placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
+    store.place_again(doc.item_id, signature, placement)
+    index.add(replace(doc, story_id=placement.story_id) if placement else doc)

@@ -193,6 +193,16 @@ class SourceState:
 
 
 @dataclass(frozen=True)
+class ItemBefore:
+    """What a stored item was before :meth:`Store.update_item` changed it."""
+
+    id: int
+    story_id: int
+    date: datetime
+    relevant: bool
+
+
+@dataclass(frozen=True)
 class StoredItem:
     """An item as stored, with its classification outcome."""
 
@@ -554,12 +564,13 @@ class Store:
         fingerprint: str | None,
         signature: str | None,
         explanation: str | None = None,
-    ) -> None:
+    ) -> ItemBefore:
         """Replace the text of an item already stored under the same guid, and
-        what is computed from it (its story stays). ``explanation`` is
-        :func:`explanation_json` of ``classification``, if already computed."""
+        what is computed from it (its story stays); return what it was.
+        ``explanation`` is :func:`explanation_json` of ``classification``, if
+        already computed."""
         row = self._execute(
-            "SELECT id FROM items WHERE source_url = ? AND guid = ?",
+            "SELECT id, story_id, date, relevant FROM items WHERE source_url = ? AND guid = ?",
             (entry.source_url, entry.guid),
         ).fetchone()
         if row is None:
@@ -588,6 +599,7 @@ class Store:
             ),
         )
         self._set_labels(row[0], classification)
+        return ItemBefore(int(row[0]), int(row[1]), _required_dt(row[2]), bool(row[3]))
 
     def all_items(self) -> Iterator[StoredItem]:
         """Every stored item, oldest first."""

@@ -437,3 +437,30 @@ def test_reclassify_compares_the_items_it_brings_into_the_region(
     assert {r.item_id for r in store.cluster_rows(NOW - timedelta(days=30))} == {
         i.id for i in store.all_items()
     }
+
+
+def test_a_correction_that_brings_an_item_into_the_region_compares_it(store: Store) -> None:
+    title = "Mass protests in the capital over the foreign agents law enter a third week"
+    vague = entry(SOURCE_A, 1, title, summary=f"<p>{title}, organisers said on Sunday.</p>")
+    add(store, vague)
+    report = entry(
+        SOURCE_B,
+        2,
+        "Bishkek: mass protests over the foreign agents law enter a third week",
+        summary="<p>Mass protests in Bishkek over the foreign agents law, organisers said.</p>",
+    )
+    add(store, report)
+    assert story_of_guid(store, vague.guid) != story_of_guid(store, report.guid)
+
+    corrected = replace(
+        vague,
+        title="Bishkek: " + title,
+        summary=f"<p>Bishkek. {title}, organisers said on Sunday.</p>",
+    )
+    with store.transaction():
+        assert ingester(store).ingest(SOURCE_A.url, [corrected], NOW).changed == 1
+
+    assert story_of_guid(store, vague.guid) == story_of_guid(store, report.guid)
+    assert sorted(r.item_id for r in store.cluster_rows(NOW - timedelta(days=30))) == sorted(
+        i.id for i in store.all_items()
+    )
