@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.context
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
 from . import cluster
 from .classify import Classifier
@@ -140,18 +142,23 @@ def title_places(classification: Classification) -> list[str]:
 _worker_classifier: Classifier | None = None
 
 
-def _start_worker(config: ClassifyConfig, parent: int) -> None:
+def _start_worker(config: ClassifyConfig, refresh: int) -> None:
     global _worker_classifier
-    _worker_classifier = Classifier.from_config(config)
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    _worker_classifier = Classifier.from_config(config)  # the bundled one is built already
+    threading.Thread(target=_exit_with, args=(refresh,), daemon=True).start()
 
 
-def _exit_with(parent: int) -> None:
-    """End this worker when the refresh that started it is gone (killed with
-    SIGKILL, say): a pool's workers would otherwise wait for work forever."""
-    while os.getppid() == parent:
+def _exit_with(refresh: int) -> None:
+    """End this worker when the process of the refresh that started it is
+    gone (killed with SIGKILL, say): a pool's workers would otherwise wait for
+    work forever, and the server they were forked from with them. It is not
+    their parent (the server is), so it is watched by its id."""
+    while True:
+        try:
+            os.kill(refresh, 0)
+        except ProcessLookupError:
+            os._exit(0)
         time.sleep(0.5)
-    os._exit(0)
 
 
 def prepare_in_worker(
@@ -175,11 +182,25 @@ def pool(config: ClassifyConfig, processes: int) -> Executor | None:
         return None
     return ProcessPoolExecutor(
         max_workers=min(cores, 4, processes),
-        # spawn: a fork would copy the event loop's threads and the store's connection.
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=_workers_context(),
         initializer=_start_worker,
         initargs=(config, os.getpid()),
     )
+
+
+@cache
+def _workers_context() -> multiprocessing.context.BaseContext:
+    """Worker processes are forked from a server process (``forkserver``)
+    that has imported this module and built the bundled classifier once
+    (:mod:`.preload`), so a worker starts in milliseconds, where a spawned
+    one would spend half a second importing (the whole command line, when
+    started by the ``aggregator`` script) and building its classifier. Not
+    a fork of this process: it would copy the event loop's threads and the
+    store's connection. The server lives as long as this process; workers
+    end with it (:func:`_exit_with`)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["aggregator.preload"])
+    return context
 
 
 class Preparer:

@@ -93,6 +93,6 @@ def orphaned_workers() -> list[int]:
             parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if b"spawn_main" in command and parent == 1:
+        if (b"spawn_main" in command or b"forkserver" in command) and parent == 1:
             orphans.append(int(proc.name))
     return orphans
