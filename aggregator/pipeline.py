@@ -402,7 +402,9 @@ class Ingester:
                 relevant += prepared.classification.relevant
             else:
                 if prepared.signature is not None:
-                    self.index(now)  # read before the item may join the items it holds
+                    # Loaded before the update: an item it brings into the
+                    # region must not be read into the index as well.
+                    self.index(now)
                 before = self.db.update_item(
                     entry,
                     content_hash=prepared.digest,
@@ -418,7 +420,7 @@ class Ingester:
                     doc = cluster.Doc(
                         before.id, before.story_id, source_url, before.date, prepared.signature
                     )  # fmt: skip
-                    _join_similar(self.db, self.index(now), doc, prepared.signature.dumps())
+                    _join_similar(self.db, self.index(now), doc)
                     self._last_id = max(self._last_id, before.id)
                 changed += 1
             known[entry.guid] = prepared.digest
@@ -434,8 +436,7 @@ class Ingester:
         if prepared.signature is not None:  # about the region: compared with the others
             doc = cluster.Doc(0, 0, entry.source_url, date, prepared.signature)
             if placement is None and (hit := self.index(now).find(doc)) is not None:
-                similarity = round(hit.similarity, 3)
-                placement = Placement(hit.story_id, "similar", hit.item_id, similarity)
+                placement = _joining(hit)
         if placement is None:
             placement = Placement(self.db.new_story(prepared.story_uid, now))
         item_id = self.db.insert_item(
@@ -554,17 +555,20 @@ def _compare_arrivals(
         signature = signature_of(entry, classification)
         assert signature is not None  # the item is about the region now
         doc = cluster.Doc(item.id, item.story_id, item.source_url, item.date, signature)
-        _join_similar(store, index, doc, signature.dumps())
+        _join_similar(store, index, doc)
 
 
-def _join_similar(
-    store: Store, index: cluster.StoryIndex, doc: cluster.Doc, signature: str
-) -> None:
+def _join_similar(store: Store, index: cluster.StoryIndex, doc: cluster.Doc) -> None:
     """Store the signature of an item that has just come into the region and,
     if it is alone in its story, move it to the most similar story in
     ``index``, if any; then index it."""
     placement = None
     if store.story_size(doc.story_id) == 1 and (hit := index.find(doc)) is not None:
-        placement = Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
-    store.place_again(doc.item_id, signature, placement)
+        placement = _joining(hit)
+    store.place_again(doc.item_id, doc.signature.dumps(), placement)
     index.add(replace(doc, story_id=placement.story_id) if placement else doc)
+
+
+def _joining(hit: cluster.Hit) -> Placement:
+    """The placement of an item in the story of the item it was found to repeat."""
+    return Placement(hit.story_id, "similar", hit.item_id, round(hit.similarity, 3))
