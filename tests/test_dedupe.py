@@ -189,3 +189,10 @@ def test_story_uid_is_a_stable_urn_uuid() -> None:
     assert uid == story_uid(replace(BASE, title="Edited title", summary=None))
     assert uid != story_uid(replace(BASE, guid="g-2"))
     assert uid != story_uid(replace(BASE, source_url="https://example.net/feed"))
+
+
+@pytest.mark.parametrize("guid", ["g-1", "https://example.org/a?b=1#c", "Қазақстан-ёж", ""])
+def test_story_uid_is_the_standard_uuid5_of_source_and_guid(guid: str) -> None:
+    # Published ids must never change: the fast construction is uuid5 exactly.
+    expected = uuid.uuid5(uuid.NAMESPACE_URL, f"{BASE.source_url}\n{guid}").urn
+    assert story_uid(replace(BASE, guid=guid)) == expected

@@ -371,7 +371,8 @@ def test_a_version_1_store_is_migrated_and_keeps_its_items(tmp_path: Path) -> No
 
     migrated = sqlite3.connect(path)
     assert migrated.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    indexes = {r[0] for r in migrated.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    found = migrated.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")
+    indexes = {r[0] for r in found}
     assert "items_link" not in indexes  # version 6
     assert {"items_canonical_url", "items_fingerprint", "items_date"} <= indexes
     assert [e["title"] for e in entries(config.output.dir / "kazakhstan.xml")] == [
