@@ -78,10 +78,13 @@ def _is_tracking(name: str) -> bool:
 
 
 def normalize_text(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive words of a text, space-joined."""
-    if text.isascii() or (folded := _FOLD_BYTES(text)) is None:
-        folded = _fold(text)
-    text = folded
+    """Case-, accent- and punctuation-insensitive words of a text, space-joined:
+    the words (``\\w+``) of its fold (:func:`_fold`)."""
+    if not text.isascii() and (spaced := _FOLD_WORD_BYTES(text)) is not None:
+        # Most French and Russian text: folded, and non-word characters made
+        # spaces, by one bytes.translate (four times faster than the regex).
+        return " ".join(spaced.split())
+    text = _fold(text)
     if text.isascii():
         # Five times faster than the regex: ASCII non-word characters become spaces.
         return " ".join(text.translate(_ASCII_NON_WORD).split())
@@ -96,7 +99,16 @@ def _fold(text: str) -> str:
     return text if text.isascii() else _COMBINING.sub("", text)
 
 
-_FOLD_BYTES = CodePageFold(_fold)
+def _fold_word_char(char: str) -> str:
+    """:func:`_fold` of one character, a space if that is one non-word character."""
+    folded = _fold(char)
+    return " " if len(folded) == 1 and not _WORD.match(folded) else folded
+
+
+#: :func:`_fold_word_char` through a code page: a text whose words are those
+#: of its fold, apart. Splitting on spaces finds what ``\\w+`` finds in the
+#: fold, since a word character is never a space.
+_FOLD_WORD_BYTES = CodePageFold(_fold_word_char)
 
 #: ASCII characters that are not word characters (``\w``), mapped to a space.
 _ASCII_NON_WORD = str.maketrans(

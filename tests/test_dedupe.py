@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from dataclasses import replace
@@ -156,6 +157,20 @@ def test_normalize_text_ascii_path_agrees_with_the_regex() -> None:
     chars = [chr(n) for n in range(128)]
     for text in (a + b + "x" for a in chars for b in chars):
         assert normalize_text(text) == " ".join(re.findall(r"\w+", text.lower())), repr(text)
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "cp1251"])
+def test_normalize_text_code_page_path_agrees_with_the_regex(codec: str) -> None:
+    """Texts of a code page's characters (French, Russian) take a byte
+    translation: the same words as ``\\w+`` finds in their fold."""
+    from aggregator.dedupe import _fold
+
+    page = [c for c in bytes(range(256)).decode(codec, errors="ignore") if c != "\ufffd"]
+    rng = random.Random(codec)
+    texts = [a + b + "x" for a in page for b in ("a", " ", "-", "é", "й", "Ё", "ß")]
+    texts += ["".join(rng.choices(page, k=rng.randrange(1, 40))) for _ in range(3000)]
+    for text in texts:
+        assert normalize_text(text) == " ".join(re.findall(r"\w+", _fold(text))), repr(text)
 
 
 BASE = entry(TITLE, "<p>Le vote.</p>", categories=("Politique",))
