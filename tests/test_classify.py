@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
@@ -302,10 +303,31 @@ def test_case_sensitive_forms_are_listed_in_their_file() -> None:
         ("Встре́ча   в  Ташке́нте", ["Ташке́нте"]),
         ("  Vallée de Ferghana :  Samarcande", ["Vallée de Ferghana", "Samarcande"]),
         ("Bichkek", ["Bichkek"]),
+        # The same word earlier, not matched (case-sensitive "Osh", a word
+        # containing it): the match is the later one, as written there.
+        ("osh, gosh: OSH, then Osh and Naryn", ["Osh", "Naryn"]),
+        ("Kazakhstan-Kazakhstan\tKAZAKHSTAN", ["Kazakhstan", "Kazakhstan", "KAZAKHSTAN"]),
+        ("\u00a0\u2003 Almaty", ["Almaty"]),
     ],
 )
 def test_matches_keep_the_original_text(text: str, matched: list[str]) -> None:
     assert [m.text for m in CLASSIFIER.classify_text(text).matches] == matched
+
+
+def test_word_characters_are_those_of_the_regex() -> None:
+    """The gazetteer finds a word's offset by what ``\\w`` calls a word character."""
+    from aggregator.classify import _is_word_char
+
+    word = re.compile(r"\w")
+    assert all(_is_word_char(c) == bool(word.match(c)) for c in map(chr, range(sys.maxunicode + 1)))
+
+
+def test_suppress_phrases_block_only_the_terms_they_overlap() -> None:
+    """An exclusion blocks its label's terms inside the phrase, not after it."""
+    config = ClassifyConfig(exclude={"kg": ["Osh Street in Bishkek"]})
+    classifier = Classifier.from_config(config)
+    result = classifier.classify_text("Osh Street in Bishkek, then Bishkek again")
+    assert [(m.label, m.text) for m in result.matches] == [("kg", "Bishkek")]
 
 
 def test_ascii_tokens_agree_with_the_unicode_regex() -> None:
