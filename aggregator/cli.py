@@ -28,7 +28,7 @@ from .lock import Locked, refresh_lock
 from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
 from .publish import outputs, source_priorities, stories, story_of
-from .store import Store, StoredItem, open_store
+from .store import Store, StoredItem, explained_matches, open_store
 from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status
 
 EXIT_CONFIG = 1
@@ -389,7 +389,7 @@ def _print_outcome(countries: tuple[str, ...], regional: bool, prefix: str = "")
 
 def _print_classification(c: Classification) -> None:
     _print_outcome(c.countries, c.regional)
-    _print_matches([vars(m) for m in c.matches], "  ")
+    _print_matches(explained_matches(c.matches), "  ")
     if c.scores:
         scores = ", ".join(f"{k}={v:g}" for k, v in sorted(c.scores.items()))
         click.echo(f"scores:    {scores}")
@@ -398,9 +398,10 @@ def _print_classification(c: Classification) -> None:
 def _print_matches(matches: list[dict[str, Any]], indent: str) -> None:
     for m in matches:
         text = f" {m['text']!r}" if m["text"] else ""
+        times = f" x{m['count']}" if m.get("count", 1) > 1 else ""
         click.echo(
             f"{indent}{m['label']:<7} {m['points']:>4g} pts  {m['field']:<10} {m['kind']:<11}"
-            f"{text} (term {m['term']!r})"
+            f"{text}{times} (term {m['term']!r})"
         )
 
 

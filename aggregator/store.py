@@ -34,6 +34,7 @@ import hashlib
 import json
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import StoreError
-from .types import Classification, Entry, FeedInfo, PostgresURL, Source, Validators
+from .types import Classification, Entry, FeedInfo, Match, PostgresURL, Source, Validators
 
 if TYPE_CHECKING:
     import psycopg
@@ -1010,19 +1011,29 @@ def explanation_json(c: Classification) -> str:
         "primary": c.primary,
         "regional": c.regional,
         "scores": c.scores,
-        "matches": [
-            {
-                "label": m.label,
-                "term": m.term,
-                "text": m.text,
-                "field": m.field,
-                "kind": m.kind,
-                "points": m.points,
-            }
-            for m in c.matches
-        ],
+        "matches": explained_matches(c.matches),
     }
     return _JSON.encode(explanation)
+
+
+def explained_matches(matches: Iterable[Match]) -> list[dict[str, object]]:
+    """Matches as ``explain`` shows and stores them: one entry per distinct
+    match (label, term, text as written, field, kind, points), in order of
+    first appearance, with a ``count`` when it repeats (Almaty named three
+    times in a summary). Entries stored before counts were kept have none: once."""
+    counts = Counter(
+        (m.label, m.term, m.text, m.field, m.kind, m.points) for m in matches
+    )  # fmt: skip
+    entries: list[dict[str, object]] = []
+    for (label, term, text, field, kind, points), count in counts.items():
+        entry: dict[str, object] = {
+            "label": label, "term": term, "text": text, "field": field, "kind": kind,
+            "points": points,
+        }  # fmt: skip
+        if count > 1:
+            entry["count"] = count
+        entries.append(entry)
+    return entries
 
 
 #: What ``json.dumps(..., ensure_ascii=False)`` builds on every call.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aggregator.classify import Classifier
 from aggregator.cli import EXIT_CONFIG, EXIT_STORE, cli
 
 from .support import DATA, FeedServer, assert_valid_atom, write_config
@@ -125,6 +127,29 @@ def test_classify_says_when_an_item_is_dropped() -> None:
 
     assert result.exit_code == 0
     assert result.output.startswith("dropped: not about Central Asia")
+
+
+def test_classify_shows_a_repeated_match_once_with_its_count() -> None:
+    text = "Almaty: in Almaty, Astana and Almaty again"
+    result = CliRunner().invoke(cli, ["classify", text])
+
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "'Almaty'" in line]
+    assert len(lines) == 1 and "'Almaty' x3 (term 'Almaty')" in lines[0], result.output
+    assert "'Astana' (term" in result.output  # once: no count
+    assert "scores:    kz=17\n" in result.output  # 3 x 4 + 5: every mention counts
+
+
+def test_explanations_store_each_distinct_match_once() -> None:
+    from aggregator.store import explanation_json
+
+    classification = Classifier().classify_text("Almaty: in Almaty, Astana and Almaty again")
+    stored = json.loads(explanation_json(classification))
+    assert [(m["text"], m.get("count", 1)) for m in stored["matches"]] == [
+        ("Almaty", 3),
+        ("Astana", 1),
+    ]
+    assert stored["scores"] == classification.scores
 
 
 def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -> None:
