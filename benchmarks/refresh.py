@@ -10,6 +10,11 @@ Last-Modified, keep-alive) and measures, each phase as a whole process (so
 interpreter start-up and imports count; the child reports its own peak RSS
 and CPU time):
 
+Columns: wall time; ``CPU s``, the measured process's own CPU time; ``all
+CPU``, the whole machine's busy CPU time during the run (from /proc/stat:
+with the worker processes that prepare items in a cold refresh, and the farm
+server, which serves reader alike); items per second; peak RSS.
+
 a) ``cold``: ``aggregator refresh --force`` into an empty store;
 b) ``warm``: the same again, every source answering 304;
 c) ``changed``: again after 10% of the sources got 5 new items each;
@@ -113,9 +118,14 @@ SUMMARY = re.compile(
 @dataclass
 class Run:
     wall: float
+    #: The measured process's own CPU time.
     cpu: float
     peak_mb: float
     stdout: str
+    #: CPU time of the whole machine during the run (None where /proc/stat
+    #: is missing): the measured process, its worker processes, and the farm
+    #: server, which serves ours and reader alike.
+    machine_cpu: float | None = None
 
 
 @dataclass
@@ -133,6 +143,7 @@ class ProbeError(RuntimeError):
 
 def probe(code: str, args: list[str], cwd: Path) -> Run:
     """Run ``code`` in a new interpreter; its wall time, CPU time and peak RSS."""
+    busy = machine_busy()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", PRELUDE + code, *args],
@@ -142,13 +153,29 @@ def probe(code: str, args: list[str], cwd: Path) -> Run:
         timeout=3600,
     )
     wall = time.perf_counter() - started
+    after = machine_busy()
+    machine_cpu = after - busy if busy is not None and after is not None else None
     reports = re.findall(r"PROBE maxrss_kb=(\d+) cpu_s=([\d.]+)", done.stderr)
     if done.returncode != 0 or not reports:
         raise ProbeError(
             f"exit {done.returncode}: {done.stderr.strip()[-2000:]}\n{done.stdout[-2000:]}"
         )
     rss_kb, cpu = reports[-1]
-    return Run(wall, float(cpu), int(rss_kb) / 1024, done.stdout)
+    return Run(wall, float(cpu), int(rss_kb) / 1024, done.stdout, machine_cpu)
+
+
+def machine_busy() -> float | None:
+    """Seconds of CPU the machine has spent busy since boot, all cores and
+    processes together (Linux's /proc/stat), or None elsewhere. The worker
+    processes of a cold refresh are not children the measured process waits
+    for, so its own CPU time leaves them out; this does not."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = sum(fields[3:5])  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def stored_items(config: Path) -> int:
@@ -185,7 +212,7 @@ def check_refresh(run: Run, n: int, updated: int, unchanged: int, new: int) -> l
 class Table:
     HEADER = (
         f"{'N':>5} {'M':>4}  {'phase':<14} {'items':>7} {'wall s':>7} {'CPU s':>7}"
-        f" {'items/s':>8} {'peak MB':>8}"
+        f" {'all CPU':>7} {'items/s':>8} {'peak MB':>8}"
     )
 
     def __init__(self) -> None:
@@ -195,9 +222,10 @@ class Table:
     def add(self, row: Row, m: int) -> None:
         self.rows.append(row)
         rate = f"{row.items / row.run.wall:,.0f}" if row.items else "-"
+        machine = "-" if row.run.machine_cpu is None else f"{row.run.machine_cpu:.2f}"
         print(
             f"{row.n:>5} {m:>4}  {row.phase:<14} {row.items:>7} {row.run.wall:>7.2f}"
-            f" {row.run.cpu:>7.2f} {rate:>8} {row.run.peak_mb:>8.0f}",
+            f" {row.run.cpu:>7.2f} {machine:>7} {rate:>8} {row.run.peak_mb:>8.0f}",
             flush=True,
         )
         for note in row.notes:
