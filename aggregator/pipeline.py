@@ -30,7 +30,7 @@ from .classify import Classifier
 from .dedupe import content_hash
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
-from .prepare import Prepared, Preparer, prepare_entry, signature_of
+from .prepare import Prepared, Preparer, prepare_entries, signature_of
 from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
 from .store import ClusterRow, Placement, SourceState, Store, StoredItem
@@ -362,12 +362,12 @@ class Ingester:
     ) -> IngestCounts:
         """Prepare (in this process) and store the entries of one source."""
         known = self.db.content_hashes(source_url)
-        fresh = [
-            prepare_entry(entry, digest, self.classifier, hint)
+        changed = [
+            (entry, digest)
             for entry in entries
             if known.get(entry.guid) != (digest := content_hash(entry))
         ]
-        return self.store(source_url, fresh, now, known)
+        return self.store(source_url, prepare_entries(changed, self.classifier, hint), now, known)
 
     def store(
         self,

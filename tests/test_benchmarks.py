@@ -19,7 +19,10 @@ ROOT = Path(__file__).parent.parent
         (["benchmarks.clustering", "--stored", "300", "--new", "60"], "6 joined a story"),
         (["benchmarks.classification"], "headlines-eval.json"),
         (["benchmarks.dedupe_pairs"], "merge precision"),
-        (["benchmarks.stages", "--sources", "3", "--items", "4", "--repeat", "1"], "prepare_entry"),
+        (
+            ["benchmarks.stages", "--sources", "3", "--items", "4", "--repeat", "1"],
+            "prepare_entries",
+        ),
     ],
 )
 def test_benchmark_runs(args: list[str], expected: str) -> None:

@@ -362,23 +362,28 @@ def lead(markup: str | None) -> str:
     return markup_text(markup)[:LEAD]
 
 
-#: The markup :func:`markup_text` read last, and its text.
-_last_markup: tuple[str, str] = ("", "")
+#: The markups :func:`markup_text` read last, by id, and their texts.
+_read: dict[int, tuple[str, str]] = {}
+#: How many it keeps: more than the entries of a feed, prepared a stage at a time.
+_READ_SIZE = 256
 
 
 def markup_text(markup: str) -> str:
     """The text of HTML markup: tags become spaces, references are unescaped.
 
     The classifier, the clustering signature and the fingerprint read the
-    same summary one after the other: the last result is kept, and found
-    again by identity (a slice of a short summary is the summary itself).
+    same summaries one after the other (:func:`~aggregator.prepare.prepare_entries`):
+    the last results are kept, and found again by identity (a slice of a
+    short summary is the summary itself). A kept markup stays alive, so its
+    id is not reused for another while it is kept.
     """
-    global _last_markup
-    last = _last_markup
-    if last[0] is markup:
-        return last[1]
+    read = _read.get(id(markup))
+    if read is not None and read[0] is markup:
+        return read[1]
     text = html.unescape(_TAG.sub(" ", markup))
-    _last_markup = (markup, text)
+    if len(_read) >= _READ_SIZE:
+        _read.clear()
+    _read[id(markup)] = (markup, text)
     return text
 
 
