@@ -263,6 +263,10 @@ def _clean(value: object) -> str | None:
     """Plain string without control characters and runs of spaces, or None."""
     if not isinstance(value, str):
         return None
+    if value.isprintable() and "  " not in value:
+        # The usual case, checked in C: printable text has no control
+        # characters and no whitespace but single ASCII spaces.
+        return value.strip() or None
     text = _SPACE.sub(" ", _CONTROL.sub("", value)).strip()
     return text or None
 

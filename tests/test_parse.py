@@ -339,3 +339,23 @@ def test_links_are_made_absolute(link: str, expected: str | None) -> None:
     assert _http_url(link, "https://base.example/feed") == expected
     image = _absolute("https://base.example/a/", "img", "src", link)
     assert image == expected
+
+
+def test_clean_fast_path_agrees_with_its_definition() -> None:
+    """Printable text without double spaces skips the regexes: the same result
+    as removing control characters, collapsing whitespace and stripping."""
+    import random
+    import re
+
+    from aggregator.parse import _CONTROL, _clean
+
+    def reference(text: str) -> str | None:
+        return re.sub(r"\s+", " ", _CONTROL.sub("", text)).strip() or None
+
+    alphabet = "a é Ж  \t\n\r\x0b\x0c\x1c\x1f\x00\x7f\x85\x9f\xa0"
+    alphabet += "\u2003\u2028\u202f\u3000\ufffe\uffff\u200b·"
+    rng = random.Random(7)
+    texts = [a + b for a in alphabet for b in alphabet]
+    texts += ["".join(rng.choices(alphabet, k=rng.randrange(12))) for _ in range(5000)]
+    for text in texts:
+        assert _clean(text) == reference(text), repr(text)
