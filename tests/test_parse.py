@@ -357,5 +357,6 @@ def test_clean_fast_path_agrees_with_its_definition() -> None:
     rng = random.Random(7)
     texts = [a + b for a in alphabet for b in alphabet]
     texts += ["".join(rng.choices(alphabet, k=rng.randrange(12))) for _ in range(5000)]
+    texts += ["".join(rng.choices("a é Ж· ", k=rng.randrange(12))) for _ in range(2000)]
     for text in texts:
         assert _clean(text) == reference(text), repr(text)
