@@ -238,7 +238,8 @@ def _token_start(text: str, words: list[str], i: int, known: int, at: int) -> in
     end, pos = len(text), at
     while True:
         pos = text.find(word, pos)
-        assert pos >= 0, "token i is in the text"
+        if pos < 0:  # cannot happen: token i is in the text; never loop on it
+            raise AssertionError(f"token {word!r} not found after offset {at}")
         after = pos + len(word)
         if (pos == 0 or not _is_word_char(text[pos - 1])) and (
             after == end or not _is_word_char(text[after])
