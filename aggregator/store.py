@@ -1020,7 +1020,8 @@ def explained_matches(matches: Iterable[Match]) -> list[dict[str, object]]:
     """Matches as ``explain`` shows and stores them: one entry per distinct
     match (label, term, text as written, field, kind, points), in order of
     first appearance, with a ``count`` when it repeats (Almaty named three
-    times in a summary). Entries stored before counts were kept have none: once."""
+    times in a summary). An entry without a count (all of them, in
+    explanations stored before counts were kept) is one match."""
     counts = Counter(
         (m.label, m.term, m.text, m.field, m.kind, m.points) for m in matches
     )  # fmt: skip
