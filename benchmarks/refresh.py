@@ -13,7 +13,11 @@ and CPU time):
 Columns: wall time; ``CPU s``, the measured process's own CPU time; ``all
 CPU``, the whole machine's busy CPU time during the run (from /proc/stat:
 with the worker processes that prepare items in a cold refresh, and the farm
-server, which serves reader alike); items per second; peak RSS.
+server, which serves reader alike); items per second; ``peak MB``, the
+measured process's peak RSS; ``all MB``, the peak of its RSS and its
+descendants' (worker processes and the server they are forked from) summed,
+sampled every 0.1 s (shared pages count in each process, so it is an upper
+bound).
 
 a) ``cold``: ``aggregator refresh --force`` into an empty store;
 b) ``warm``: the same again, every source answering 304;
@@ -60,12 +64,21 @@ WORKERS = 16
 CHANGED_FRACTION = 0.1
 NEW_PER_CHANGED = 5
 
-#: Run first in every measured process: report its own peak RSS and CPU at exit.
+#: Run first in every measured process: report its own peak RSS and CPU at
+#: exit. The peak is Linux's VmHWM: ``ru_maxrss`` would not do, since at exec
+#: Linux folds the replaced memory's peak into it, and subprocess starts the
+#: child with vfork, whose memory is this (benchmark) process's, farm and all.
 PRELUDE = """\
 import atexit, resource, sys
 def _probe_report():
     u = resource.getrusage(resource.RUSAGE_SELF)
-    sys.stderr.write(f"\\nPROBE maxrss_kb={u.ru_maxrss} cpu_s={u.ru_utime + u.ru_stime:.3f}\\n")
+    peak = u.ru_maxrss
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        pass
+    sys.stderr.write(f"\\nPROBE maxrss_kb={peak} cpu_s={u.ru_utime + u.ru_stime:.3f}\\n")
     sys.stderr.flush()
 atexit.register(_probe_report)
 """
@@ -126,6 +139,9 @@ class Run:
     #: is missing): the measured process, its worker processes, and the farm
     #: server, which serves ours and reader alike.
     machine_cpu: float | None = None
+    #: Peak of the memory of the process and its descendants together,
+    #: sampled (None where /proc is missing).
+    all_mb: float | None = None
 
 
 @dataclass
@@ -142,26 +158,67 @@ class ProbeError(RuntimeError):
 
 
 def probe(code: str, args: list[str], cwd: Path) -> Run:
-    """Run ``code`` in a new interpreter; its wall time, CPU time and peak RSS."""
+    """Run ``code`` in a new interpreter; its wall time, CPU time and peak
+    RSS, and the peak of the memory of it and its worker processes together."""
     busy = machine_busy()
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    wall = time.perf_counter() - started
+    tree_peak_kb: int | None = 0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-c", PRELUDE + code, *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        while process.poll() is None:
+            rss = tree_rss_kb(process.pid)
+            tree_peak_kb = None if rss is None or tree_peak_kb is None else max(tree_peak_kb, rss)
+            if time.perf_counter() - started > 3600:
+                process.kill()
+            time.sleep(SAMPLE_EVERY)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     after = machine_busy()
     machine_cpu = after - busy if busy is not None and after is not None else None
-    reports = re.findall(r"PROBE maxrss_kb=(\d+) cpu_s=([\d.]+)", done.stderr)
-    if done.returncode != 0 or not reports:
-        raise ProbeError(
-            f"exit {done.returncode}: {done.stderr.strip()[-2000:]}\n{done.stdout[-2000:]}"
-        )
+    reports = re.findall(r"PROBE maxrss_kb=(\d+) cpu_s=([\d.]+)", stderr)
+    if process.returncode != 0 or not reports:
+        raise ProbeError(f"exit {process.returncode}: {stderr.strip()[-2000:]}\n{stdout[-2000:]}")
     rss_kb, cpu = reports[-1]
-    return Run(wall, float(cpu), int(rss_kb) / 1024, done.stdout, machine_cpu)
+    own_mb = int(rss_kb) / 1024
+    # Sampled, so it can miss the very top of a short peak: never below the process's own.
+    all_mb = max(own_mb, tree_peak_kb / 1024) if tree_peak_kb else None
+    return Run(wall, float(cpu), own_mb, stdout, machine_cpu, all_mb)
+
+
+#: Seconds between two samples of the measured processes' memory.
+SAMPLE_EVERY = 0.1
+
+
+def tree_rss_kb(root: int) -> int | None:
+    """Resident memory of a process and its descendants (the worker processes
+    of a cold refresh, and the server they are forked from) summed, from
+    Linux's /proc; None where that is missing. Pages that processes share
+    count once in each."""
+    total, todo = 0, [root]
+    try:
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii") as status:
+                    total += next(
+                        (int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0
+                    )
+                for task in os.scandir(f"/proc/{pid}/task"):
+                    with open(f"{task.path}/children", encoding="ascii") as children:
+                        todo.extend(int(child) for child in children.read().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # it ended meanwhile
+    except OSError:
+        return None
+    return total
 
 
 def machine_busy() -> float | None:
@@ -212,7 +269,7 @@ def check_refresh(run: Run, n: int, updated: int, unchanged: int, new: int) -> l
 class Table:
     HEADER = (
         f"{'N':>5} {'M':>4}  {'phase':<14} {'items':>7} {'wall s':>7} {'CPU s':>7}"
-        f" {'all CPU':>7} {'items/s':>8} {'peak MB':>8}"
+        f" {'all CPU':>7} {'items/s':>8} {'peak MB':>8} {'all MB':>7}"
     )
 
     def __init__(self) -> None:
@@ -223,9 +280,10 @@ class Table:
         self.rows.append(row)
         rate = f"{row.items / row.run.wall:,.0f}" if row.items else "-"
         machine = "-" if row.run.machine_cpu is None else f"{row.run.machine_cpu:.2f}"
+        together = "-" if row.run.all_mb is None else f"{row.run.all_mb:.0f}"
         print(
             f"{row.n:>5} {m:>4}  {row.phase:<14} {row.items:>7} {row.run.wall:>7.2f}"
-            f" {row.run.cpu:>7.2f} {machine:>7} {rate:>8} {row.run.peak_mb:>8.0f}",
+            f" {row.run.cpu:>7.2f} {machine:>7} {rate:>8} {row.run.peak_mb:>8.0f} {together:>7}",
             flush=True,
         )
         for note in row.notes:
@@ -376,10 +434,12 @@ def report_targets(table: Table, sizes: list[int], m: int, with_reader: bool) ->
         print("  warm unchanged no slower than reader: not measured")
     big = table.get(1000, "cold")
     if m == 50 and big:
-        ok = big.wall < 20 and big.peak_mb < 400
+        memory = big.all_mb or big.peak_mb  # the workers' memory too, where measured
+        ok = big.wall < 20 and memory < 400
         print(
             f"  cold 1000x50 under 20 s and 400 MB: {verdict(ok)}"
-            f" ({big.wall:.1f} s, {big.peak_mb:.0f} MB)"
+            f" ({big.wall:.1f} s, {memory:.0f} MB with the worker processes,"
+            f" {big.peak_mb:.0f} MB the main process)"
         )
     else:
         print("  cold 1000x50 under 20 s and 400 MB: not measured")
