@@ -27,10 +27,9 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .dedupe import content_hash
 from .errors import FetchError, SourceError
 from .fetch import Fetcher
-from .prepare import Prepared, Preparer, prepare_entries, signature_of
+from .prepare import Prepared, Preparer, changed_entries, prepare_entries, signature_of
 from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
 from .store import ClusterRow, Placement, SourceState, Store, StoredItem
@@ -362,12 +361,8 @@ class Ingester:
     ) -> IngestCounts:
         """Prepare (in this process) and store the entries of one source."""
         known = self.db.content_hashes(source_url)
-        changed = [
-            (entry, digest)
-            for entry in entries
-            if known.get(entry.guid) != (digest := content_hash(entry))
-        ]
-        return self.store(source_url, prepare_entries(changed, self.classifier, hint), now, known)
+        fresh = prepare_entries(changed_entries(entries, known), self.classifier, hint)
+        return self.store(source_url, fresh, now, known)
 
     def store(
         self,

@@ -21,7 +21,7 @@ import multiprocessing.context
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -97,13 +97,18 @@ def prepare(
         ParseError: the body is not usable.
     """
     parsed = read(source, result, now)
-    changed = [
+    fresh = prepare_entries(changed_entries(parsed.entries, known), classifier, source.country)
+    return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh))
+
+
+def changed_entries(entries: Iterable[Entry], known: Mapping[str, str]) -> list[tuple[Entry, str]]:
+    """The entries that are new or changed, with their content hashes; ``known``
+    maps the guids stored for their source to their content hashes."""
+    return [
         (entry, digest)
-        for entry in parsed.entries
+        for entry in entries
         if known.get(entry.guid) != (digest := content_hash(entry))
     ]
-    fresh = prepare_entries(changed, classifier, source.country)
-    return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh))
 
 
 def prepare_entry(
