@@ -1,7 +1,7 @@
 """Speed and memory of whole refreshes against a local farm of N feeds.
 
     python -m benchmarks.refresh [--sizes 100,200,500,1000] [--items 50] [--reader] [--keep]
-                                 [--postgresql URI]
+                                 [--postgresql URI] [--repeat K]
 
 For each N, builds a farm of N sources x M items (``benchmarks/farm.py``:
 RSS and Atom, French, English and Russian, ~2 kB of HTML per item, one item
@@ -29,6 +29,12 @@ With ``--reader`` (``pip install -e '.[bench]'``), lemon24/reader updates the
 same farm (16 workers) cold and warm, also each as a whole process, after its
 feeds were added in a process that is not timed; the ratios ours/reader are
 printed. The server shares the machine with the process measured.
+
+With ``--repeat K``, the cold and warm phases run K times each, ours and
+reader's alternated, each cold one from an empty store; the run of median
+wall time is shown, with the range. This machine's speed drifts by a third
+from one quarter of an hour to the next: medians of alternated runs are
+steadier than one run.
 
 With ``--postgresql URI`` (a server's database, e.g.
 ``postgresql://postgres@127.0.0.1:5432/postgres``), our store is a fresh
@@ -150,7 +156,10 @@ class Row:
     phase: str
     items: int
     run: Run
+    #: What went wrong: unexpected counts, failures.
     notes: list[str] = field(default_factory=list)
+    #: What to know: the spread of repeated runs.
+    remarks: list[str] = field(default_factory=list)
 
 
 class ProbeError(RuntimeError):
@@ -171,12 +180,15 @@ def probe(code: str, args: list[str], cwd: Path) -> Run:
             stderr=err,
             text=True,
         )
-        while process.poll() is None:
+        while True:
             rss = tree_rss_kb(process.pid)
             tree_peak_kb = None if rss is None or tree_peak_kb is None else max(tree_peak_kb, rss)
-            if time.perf_counter() - started > 3600:
-                process.kill()
-            time.sleep(SAMPLE_EVERY)
+            try:
+                process.wait(timeout=SAMPLE_EVERY)  # returns as soon as it exits
+                break
+            except subprocess.TimeoutExpired:
+                if time.perf_counter() - started > 3600:
+                    process.kill()
         wall = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
@@ -288,6 +300,8 @@ class Table:
         )
         for note in row.notes:
             print(f"{'':>12}  ! {note}", flush=True)
+        for remark in row.remarks:
+            print(f"{'':>12}    ({remark})", flush=True)
 
     def get(self, n: int, phase: str) -> Run | None:
         for row in self.rows:
@@ -332,7 +346,14 @@ def reader_available() -> str | None:
 
 
 def measure(
-    n: int, m: int, folder: Path, table: Table, with_reader: bool, seed: int, postgresql: str | None
+    n: int,
+    m: int,
+    folder: Path,
+    table: Table,
+    with_reader: bool,
+    seed: int,
+    postgresql: str | None,
+    repeat: int = 1,
 ) -> None:
     started = time.perf_counter()
     farm.build(folder, n, m, seed=seed)
@@ -347,18 +368,25 @@ def measure(
         storage = fresh_schema(postgresql, n) if postgresql else "bench.sqlite"
         config = farm.write_config(folder, server.port, n, storage)
         refresh = [str(config), "--force"]
-
-        run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
-        notes = check_refresh(run, n, n, 0, n * m)
-        if (count := stored_items(config)) != n * m:
-            notes.append(f"{count} items in the store (expected {n * m})")
-        table.add(Row(n, "cold", n * m, run, notes), m)
-
-        run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
-        table.add(Row(n, "warm", 0, run, check_refresh(run, n, 0, n, 0)), m)
-
-        if with_reader:
-            measure_reader(n, m, folder, server.port, table)
+        # Cold and warm, ours then reader's, ``repeat`` times over: each time
+        # from an empty store, so that a spell of the machine weighs on both.
+        runs: dict[str, list[Row]] = {}
+        for round_ in range(repeat):
+            if round_:
+                forget(folder, postgresql, n)
+            run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
+            notes = check_refresh(run, n, n, 0, n * m)
+            if (count := stored_items(config)) != n * m:
+                notes.append(f"{count} items in the store (expected {n * m})")
+            runs.setdefault("cold", []).append(Row(n, "cold", n * m, run, notes))
+            run = probe(REFRESH, ["refresh", "--config", *refresh], folder)
+            warm = Row(n, "warm", 0, run, check_refresh(run, n, 0, n, 0))
+            runs.setdefault("warm", []).append(warm)
+            if with_reader:
+                for row in measure_reader(n, m, folder, server.port):
+                    runs.setdefault(row.phase, []).append(row)
+        for rows in runs.values():
+            table.add(median(rows), m)
 
         changed = len(farm.mutate(folder, CHANGED_FRACTION, seed=seed + 1))
         new = changed * NEW_PER_CHANGED
@@ -375,11 +403,37 @@ def measure(
         server.stop()
 
 
-def measure_reader(n: int, m: int, folder: Path, port: int, table: Table) -> None:
+def forget(folder: Path, postgresql: str | None, n: int) -> None:
+    """Empty our store and output, for another cold refresh."""
+    if postgresql:
+        fresh_schema(postgresql, n)
+    else:
+        for path in folder.glob("bench.sqlite*"):
+            path.unlink()
+    shutil.rmtree(folder / "output", ignore_errors=True)
+
+
+def median(rows: list[Row]) -> Row:
+    """The run of median wall time, noting the others' range and every run's notes."""
+    ordered = sorted(rows, key=lambda row: row.run.wall)
+    middle = ordered[(len(ordered) - 1) // 2]
+    notes = list(dict.fromkeys(note for row in rows for note in row.notes))
+    remarks = []
+    if len(rows) > 1:
+        walls = f"{ordered[0].run.wall:.2f}-{ordered[-1].run.wall:.2f}"
+        remarks.append(f"median of {len(rows)} runs; wall {walls} s")
+    return Row(middle.n, middle.phase, middle.items, middle.run, notes, remarks)
+
+
+def measure_reader(n: int, m: int, folder: Path, port: int) -> list[Row]:
+    """reader's cold and warm updates of the farm, from a new database."""
     db = folder / "reader.sqlite"
+    for path in folder.glob("reader.sqlite*"):
+        path.unlink()
     urls = folder / "reader-urls.txt"
     urls.write_text("".join(f"http://127.0.0.1:{port}/{farm.feed_path(i)}\n" for i in range(n)))
     probe(READER_SETUP, [str(db), str(urls)], folder)  # not timed
+    rows = []
     for phase, expected in (("reader cold", n * m), ("reader warm", 0)):
         run = probe(READER_UPDATE, [str(db), str(WORKERS)], folder)
         notes = []
@@ -392,7 +446,8 @@ def measure_reader(n: int, m: int, folder: Path, port: int, table: Table) -> Non
                 notes.append(f"{entries} entries stored (expected {n * m})")
             if broken:
                 notes.append(f"{broken} feeds failed")
-        table.add(Row(n, phase, expected, run, notes), m)
+        rows.append(Row(n, phase, expected, run, notes))
+    return rows
 
 
 def verdict(ok: bool) -> str:
@@ -465,6 +520,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the farms and stores")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgresql", metavar="URI", help="store in this PostgreSQL database")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="cold and warm runs per size, ours and reader's alternated; the median is shown",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -493,7 +554,16 @@ def main() -> None:
     table = Table()
     try:
         for n in sizes:
-            measure(n, args.items, base / f"n{n}", table, with_reader, args.seed, args.postgresql)
+            measure(
+                n,
+                args.items,
+                base / f"n{n}",
+                table,
+                with_reader,
+                args.seed,
+                args.postgresql,
+                max(1, args.repeat),
+            )
     finally:
         if args.keep:
             print(f"kept {base}")

@@ -29,3 +29,26 @@ def test_refresh_benchmark_runs(backend: str, request: pytest.FixtureRequest) ->
     assert {"cold", "warm", "changed", "publish"} <= phases, result.stdout
     assert "!" not in result.stdout, result.stdout  # no unexpected counts or failures
     assert "targets:" in result.stdout
+
+
+def test_refresh_benchmark_repeats_cold_and_warm_runs() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.refresh",
+            "--sizes",
+            "2",
+            "--items",
+            "3",
+            "--repeat",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(median of 2 runs; wall") == 2, result.stdout  # cold, warm
+    assert "!" not in result.stdout, result.stdout  # every run stored what it should
