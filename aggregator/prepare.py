@@ -111,19 +111,12 @@ def changed_entries(entries: Iterable[Entry], known: Mapping[str, str]) -> list[
     ]
 
 
-def prepare_entry(
-    entry: Entry, digest: str, classifier: Classifier, hint: str | None = None
-) -> Prepared:
-    """Everything about one entry that needs no store; ``digest`` is its
-    :func:`content_hash`, ``hint`` its source's country."""
-    return prepare_entries([(entry, digest)], classifier, hint)[0]
-
-
 def prepare_entries(
     entries: Sequence[tuple[Entry, str]], classifier: Classifier, hint: str | None = None
 ) -> list[Prepared]:
-    """:func:`prepare_entry` of each (entry, digest), a stage at a time over all
-    of them: each stage's tables and caches stay in the processor's caches,
+    """Everything about each (entry, its :func:`content_hash`) that needs no
+    store; ``hint`` is their source's country. A stage at a time over all of
+    them: each stage's tables and caches stay in the processor's caches,
     where going entry by entry evicts them (a tenth faster on the farm)."""
     classifications = [classifier.classify(entry, hint) for entry, _ in entries]
     signatures = [signature_of(e, c) for (e, _), c in zip(entries, classifications, strict=True)]

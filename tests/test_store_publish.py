@@ -18,7 +18,7 @@ from aggregator.config import parse_config
 from aggregator.dedupe import content_hash
 from aggregator.errors import StoreError
 from aggregator.pipeline import Ingester, publish_if_changed, reclassify_all
-from aggregator.prepare import prepare_entry
+from aggregator.prepare import prepare_entries
 from aggregator.publish import publish, validate_atom, write_atomic
 from aggregator.store import MIGRATIONS, Store, open_store
 from aggregator.types import Config, Entry, Source
@@ -139,7 +139,7 @@ def test_a_changed_item_is_matched_by_its_new_text(store: Store) -> None:
 
     (stored,) = [i for i in store.items_by_link(edited.link) if i.guid == first.guid]
     (row,) = [r for r in store.cluster_rows(NOW - timedelta(days=30)) if r.item_id == stored.id]
-    expected = prepare_entry(edited, content_hash(edited), Classifier()).signature
+    expected = prepare_entries([(edited, content_hash(edited))], Classifier())[0].signature
     assert row.signature is not None and Signature.loads(row.signature) == expected
     (by_text,) = store.items_by_link(copy.link)
     (by_url,) = [i for i in store.items_by_link(edited.link + "?utm_source=x") if i.guid == "b-2"]
