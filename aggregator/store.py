@@ -647,10 +647,11 @@ class Store:
     def _set_labels(self, item_id: int, classification: Classification, new: bool = False) -> None:
         if not new:
             self._execute("DELETE FROM item_labels WHERE item_id = ?", (item_id,))
-        self._db.executemany(
-            "INSERT INTO item_labels (label, item_id) VALUES (?, ?)",
-            [(label, item_id) for label in classification.labels],
-        )
+        if labels := classification.labels:  # none for an item not about the region
+            self._db.executemany(
+                "INSERT INTO item_labels (label, item_id) VALUES (?, ?)",
+                [(label, item_id) for label in labels],
+            )
 
     # --- reading for publishing and explaining ---------------------------------
 
