@@ -224,10 +224,11 @@ def _workers_context() -> multiprocessing.context.BaseContext:
 class Preparer:
     """Prepares the bodies of one refresh, in a thread or in worker processes.
 
-    A worker process costs about half a second of CPU to start (imports, and
-    building its classifier). A refresh sure to have many bodies (at least
-    :data:`POOL_FROM` sources never fetched: a first refresh) starts one per
-    core at once. Another starts one worker once more than
+    Worker processes cost about half a second of CPU to start: the server
+    they are forked from imports the preparing code and builds the bundled
+    classifier once (:func:`_workers_context`). A refresh sure to have many
+    bodies (at least :data:`POOL_FROM` sources never fetched: a first
+    refresh) starts one per core at once. Another starts one worker once more than
     :data:`WORKER_AFTER` bodies have arrived: it prepares them on the second
     core while this process stores. Until then, and on one core, bodies are
     prepared in a thread of this process with ``classifier()``, built on
