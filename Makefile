@@ -51,4 +51,4 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m aggregator.demo --samples demo --output demo-output
 
 bench: $(VENV)/.installed-bench
-	$(BIN)/python -m benchmarks.refresh --reader
+	$(BIN)/python -m benchmarks.refresh --reader --floor

@@ -1,7 +1,7 @@
 """Speed and memory of whole refreshes against a local farm of N feeds.
 
     python -m benchmarks.refresh [--sizes 100,200,500,1000] [--items 50] [--reader] [--keep]
-                                 [--postgresql URI] [--repeat K]
+                                 [--postgresql URI] [--repeat K] [--floor]
 
 For each N, builds a farm of N sources x M items (``benchmarks/farm.py``:
 RSS and Atom, French, English and Russian, ~2 kB of HTML per item, one item
@@ -35,6 +35,13 @@ reader's alternated, each cold one from an empty store; the run of median
 wall time is shown, with the range. This machine's speed drifts by a third
 from one quarter of an hour to the next: medians of alternated runs are
 steadier than one run.
+
+With ``--floor``, a first phase ``floor`` is a cold refresh with no
+language work: every item stored as not about the region, unclassified,
+unsigned and without fingerprint (``benchmarks/floor.py``); fetching,
+parsing, sanitizing, storing and publishing run as in a real refresh. It is
+the least time this design can take, however fast classification and
+clustering became.
 
 With ``--postgresql URI`` (a server's database, e.g.
 ``postgresql://postgres@127.0.0.1:5432/postgres``), our store is a fresh
@@ -94,6 +101,9 @@ from aggregator.cli import cli
 cli.main(sys.argv[1:], prog_name="aggregator", standalone_mode=False)
 """
 
+#: :data:`REFRESH` with no language work (``benchmarks/floor.py``).
+FLOOR = "import benchmarks.floor\n" + REFRESH
+
 PUBLISH = """
 from aggregator.config import load_config
 from aggregator.publish import publish
@@ -132,6 +142,7 @@ r.close()
 SUMMARY = re.compile(
     r"(\d+) sources: (\d+) updated, (\d+) unchanged, (\d+) failed.*?; (\d+) new items"
 )
+ABOUT_REGION = re.compile(r"new items \((\d+) about the region\)")
 
 
 @dataclass
@@ -166,9 +177,10 @@ class ProbeError(RuntimeError):
     pass
 
 
-def probe(code: str, args: list[str], cwd: Path) -> Run:
-    """Run ``code`` in a new interpreter; its wall time, CPU time and peak
-    RSS, and the peak of the memory of it and its worker processes together."""
+def probe(code: str, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``code`` in a new interpreter (with ``env`` added to the
+    environment); its wall time, CPU time and peak RSS, and the peak of the
+    memory of it and its worker processes together."""
     busy = machine_busy()
     tree_peak_kb: int | None = 0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -176,6 +188,7 @@ def probe(code: str, args: list[str], cwd: Path) -> Run:
         process = subprocess.Popen(
             [sys.executable, "-c", PRELUDE + code, *args],
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
             stdout=out,
             stderr=err,
             text=True,
@@ -354,6 +367,7 @@ def measure(
     seed: int,
     postgresql: str | None,
     repeat: int = 1,
+    floor: bool = False,
 ) -> None:
     started = time.perf_counter()
     farm.build(folder, n, m, seed=seed)
@@ -368,6 +382,9 @@ def measure(
         storage = fresh_schema(postgresql, n) if postgresql else "bench.sqlite"
         config = farm.write_config(folder, server.port, n, storage)
         refresh = [str(config), "--force"]
+        if floor:
+            table.add(measure_floor(n, m, folder, refresh), m)
+            forget(folder, postgresql, n)
         # Cold and warm, ours then reader's, ``repeat`` times over: each time
         # from an empty store, so that a spell of the machine weighs on both.
         runs: dict[str, list[Row]] = {}
@@ -401,6 +418,17 @@ def measure(
         table.add(Row(n, "publish", stored_items(config), run), m)
     finally:
         server.stop()
+
+
+def measure_floor(n: int, m: int, folder: Path, refresh: list[str]) -> Row:
+    """A cold refresh with no language work (``benchmarks/floor.py``)."""
+    # The server the workers are forked from imports the stand-in by name.
+    run = probe(FLOOR, ["refresh", "--config", *refresh], folder, {"PYTHONPATH": str(ROOT)})
+    notes = check_refresh(run, n, n, 0, n * m)
+    found = ABOUT_REGION.search(run.stdout)
+    if found is None or found[1] != "0":
+        notes.append("items were classified: the stand-in did not reach every process")
+    return Row(n, "floor", n * m, run, notes)
 
 
 def forget(folder: Path, postgresql: str | None, n: int) -> None:
@@ -464,6 +492,14 @@ def report_targets(table: Table, sizes: list[int], m: int, with_reader: bool) ->
                     f"  N={n:<5} {phase}: {ours.wall / theirs.wall:.3f}"
                     f"  (reader takes {theirs.wall / ours.wall:.1f}x our time)"
                 )
+    for n in sizes:
+        floor, theirs = table.get(n, "floor"), table.get(n, "reader cold")
+        if floor and theirs:
+            print(
+                f"  N={n:<5} floor: {floor.wall / theirs.wall:.3f}"
+                f"  (reader takes {theirs.wall / floor.wall:.1f}x the time of a cold refresh"
+                " with no language work: the most faster classification and clustering could give)"
+            )
     if not with_reader:
         print("  reader not measured")
 
@@ -526,6 +562,11 @@ def main() -> None:
         default=1,
         help="cold and warm runs per size, ours and reader's alternated; the median is shown",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also a cold refresh with no classification, clustering or fingerprints",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -563,6 +604,7 @@ def main() -> None:
                 args.seed,
                 args.postgresql,
                 max(1, args.repeat),
+                args.floor,
             )
     finally:
         if args.keep:

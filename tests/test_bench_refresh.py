@@ -52,3 +52,20 @@ def test_refresh_benchmark_repeats_cold_and_warm_runs() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("(median of 2 runs; wall") == 2, result.stdout  # cold, warm
     assert "!" not in result.stdout, result.stdout  # every run stored what it should
+
+
+def test_refresh_benchmark_floor_skips_language_work_in_every_process() -> None:
+    # 30 sources never fetched: the refresh prepares them in worker processes,
+    # which must get the stand-in too (the benchmark notes it with "!" if not).
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.refresh", "--sizes", "30", "--items", "2", "--floor"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    phases = [row[2] for row in rows if len(row) > 3 and row[:2] == ["30", "2"]]
+    assert phases[:2] == ["floor", "cold"], result.stdout
+    assert "!" not in result.stdout, result.stdout
