@@ -29,6 +29,7 @@ import httpx
 
 from . import __version__
 from .errors import FetchError
+from .transport import cheapen
 from .types import FetchConfig, FetchResult, Validators
 
 #: What we ask for: feeds first, then anything (some servers send text/html).
@@ -66,7 +67,7 @@ class Fetcher:
             timeout=httpx.Timeout(config.timeout),
             headers={"User-Agent": user_agent(config.contact)},
             event_hooks=hooks,
-            transport=None if config.allow_private else public_only_transport(),
+            transport=http_transport(public_only=not config.allow_private),
         )
         self._slots = asyncio.Semaphore(config.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -137,6 +138,9 @@ class Fetcher:
         async with self._client.stream("GET", url, headers=headers) as response:
             final_url = str(response.url)
             if response.status_code == 304:
+                # Read to its (empty) end: the connection then goes back to
+                # the pool; httpcore closes one whose response was not read.
+                await response.aread()
                 return FetchResult(
                     url=final_url,
                     body=None,
@@ -271,14 +275,21 @@ class _PublicOnly(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def public_only_transport() -> httpx.AsyncHTTPTransport:
-    """httpx's transport, connecting through :class:`_PublicOnly`.
+def http_transport(public_only: bool = True) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, connecting through :class:`_PublicOnly` if
+    ``public_only``, without two costs of its connection pool
+    (:func:`.transport.cheapen`).
 
     httpx does not take a network backend, so the one of its connection pool
-    is wrapped (``_pool._network_backend``: httpx 0.28, httpcore 1.0)."""
+    is wrapped (``_pool._network_backend``: httpx 0.28, httpcore 1.0). Being
+    given a transport, httpx does not read proxies from the environment
+    (``HTTP_PROXY``): they would connect on our behalf, past the address check.
+    """
     transport = httpx.AsyncHTTPTransport()
     pool = transport._pool
-    pool._network_backend = _PublicOnly(pool._network_backend)
+    if public_only:
+        pool._network_backend = _PublicOnly(pool._network_backend)
+    cheapen(pool)
     return transport
 
 
