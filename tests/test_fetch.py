@@ -286,3 +286,17 @@ def test_a_name_that_rebinds_to_a_private_address_after_the_check_is_refused(
         fetch(url, allow_private=False)
 
     assert server.hits("/feed") == []
+
+
+def test_proxies_named_in_the_environment_are_not_used(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy would connect on our behalf, past the private-address check:
+    # none is used, in either mode (nothing listens on the port named here).
+    url = server.serve("/feed", FEED)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    assert fetch(url).body == FEED
