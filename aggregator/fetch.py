@@ -29,7 +29,7 @@ import httpx
 
 from . import __version__
 from .errors import FetchError
-from .transport import cheapen
+from .transport import DelegatingBackend, cheapen
 from .types import FetchConfig, FetchResult, Validators
 
 #: What we ask for: feeds first, then anything (some servers send text/html).
@@ -232,14 +232,11 @@ async def _public_addresses(host: str, port: int) -> list[str]:
     return addresses
 
 
-class _PublicOnly(httpcore.AsyncNetworkBackend):
+class _PublicOnly(DelegatingBackend):
     """Opens connections only to public addresses: it resolves the host itself
     and connects to the addresses it checked, so a DNS answer that changes
     between the request hook's check and the connection (DNS rebinding)
     cannot lead to a private address. TLS still checks the host's name."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
 
     async def connect_tcp(
         self,
@@ -262,17 +259,6 @@ class _PublicOnly(httpcore.AsyncNetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 error = e
         raise error
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 def http_transport(public_only: bool = True) -> httpx.AsyncHTTPTransport:

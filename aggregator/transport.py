@@ -45,9 +45,8 @@ def cheapen(pool: httpcore.AsyncConnectionPool) -> None:
         pool.__class__ = LinearPool
 
 
-class CheapReadiness(httpcore.AsyncNetworkBackend):
-    """A network backend whose connections answer "is the socket readable?"
-    with one poll of the socket they kept (:class:`_Stream`)."""
+class DelegatingBackend(httpcore.AsyncNetworkBackend):
+    """A network backend that does what ``inner`` does; subclasses change a part."""
 
     def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
         self._inner = inner
@@ -60,7 +59,33 @@ class CheapReadiness(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class CheapReadiness(DelegatingBackend):
+    """A network backend whose connections answer "is the socket readable?"
+    with one poll of the socket they kept (:class:`_Stream`)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
         return _Stream(stream)
 
     async def connect_unix_socket(
@@ -69,10 +94,7 @@ class CheapReadiness(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        return _Stream(await super().connect_unix_socket(path, timeout, socket_options))
 
 
 class _Stream(httpcore.AsyncNetworkStream):
