@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpcore
 import pytest
+import trustme
 from httpcore._utils import is_socket_readable
 
 from aggregator.fetch import Fetcher, http_transport
@@ -154,11 +157,13 @@ def test_is_readable_agrees_with_httpcore() -> None:
 
 
 class Server:
-    """HTTP/1.1 on 127.0.0.1 that answers 200 or, to a matching If-None-Match,
-    304; records each request's client port; closes a connection idle for
-    ``idle_timeout`` seconds."""
+    """HTTP/1.1 on 127.0.0.1 (over TLS with ``tls``) that answers 200 or, to a
+    matching If-None-Match, 304; records each request's client port; closes a
+    connection idle for ``idle_timeout`` seconds."""
 
-    def __init__(self, idle_timeout: float | None = None) -> None:
+    def __init__(
+        self, idle_timeout: float | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.ports: list[int] = []
         server = self
 
@@ -190,7 +195,11 @@ class Server:
                 pass  # an idle connection timing out
 
         self._httpd = Quiet(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/feed"
+        scheme = "http"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}/feed"
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -223,6 +232,26 @@ def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     try:
         # The server closes the pooled connection during the pause: it must be
         # noticed (the socket turns readable) and a new one opened, not written to.
+        assert asyncio.run(fetch_twice(server.url, pause=0.6)) == [False, True, True]
+    finally:
+        server.stop()
+    first, second, third = server.ports
+    assert first != second == third
+
+
+def test_over_tls_connections_are_kept_and_a_closed_one_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real sources are HTTPS: the kept socket is checked under TLS too (the
+    # connection is wrapped again by start_tls). The fetcher trusts the test's
+    # authority through SSL_CERT_FILE, as httpx reads it.
+    authority = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    server = Server(idle_timeout=0.2, tls=context)
+    try:
         assert asyncio.run(fetch_twice(server.url, pause=0.6)) == [False, True, True]
     finally:
         server.stop()
