@@ -423,7 +423,8 @@ def measure(
 def measure_floor(n: int, m: int, folder: Path, refresh: list[str]) -> Row:
     """A cold refresh with no language work (``benchmarks/floor.py``)."""
     # The server the workers are forked from imports the stand-in by name.
-    run = probe(FLOOR, ["refresh", "--config", *refresh], folder, {"PYTHONPATH": str(ROOT)})
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    run = probe(FLOOR, ["refresh", "--config", *refresh], folder, {"PYTHONPATH": path})
     notes = check_refresh(run, n, n, 0, n * m)
     found = ABOUT_REGION.search(run.stdout)
     if found is None or found[1] != "0":
