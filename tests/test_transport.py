@@ -207,7 +207,8 @@ class Server:
         self._httpd.server_close()
 
 
-async def fetch_twice(url: str, pause: float = 0.0) -> list[bool]:
+async def fetch_three_times(url: str, pause: float = 0.0) -> list[bool]:
+    """Whether each answer was a 304: once, and twice again after ``pause`` seconds."""
     config = FetchConfig(allow_private=True, host_delay=0)
     async with Fetcher(config) as fetcher:
         first = await fetcher.fetch(url, Validators())
@@ -220,39 +221,36 @@ async def fetch_twice(url: str, pause: float = 0.0) -> list[bool]:
 def test_a_connection_is_reused_after_a_304() -> None:
     server = Server()
     try:
-        assert asyncio.run(fetch_twice(server.url)) == [False, True, True]
+        assert asyncio.run(fetch_three_times(server.url)) == [False, True, True]
     finally:
         server.stop()
     assert len(server.ports) == 3
     assert len(set(server.ports)) == 1, server.ports  # one connection for all three
 
 
-def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
-    server = Server(idle_timeout=0.2)
-    try:
-        # The server closes the pooled connection during the pause: it must be
-        # noticed (the socket turns readable) and a new one opened, not written to.
-        assert asyncio.run(fetch_twice(server.url, pause=0.6)) == [False, True, True]
-    finally:
-        server.stop()
-    first, second, third = server.ports
-    assert first != second == third
-
-
-def test_over_tls_connections_are_kept_and_a_closed_one_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Real sources are HTTPS: the kept socket is checked under TLS too (the
-    # connection is wrapped again by start_tls). The fetcher trusts the test's
-    # authority through SSL_CERT_FILE, as httpx reads it.
+def trust_a_test_authority(folder: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 from a test authority
+    that the fetcher trusts (through SSL_CERT_FILE, as httpx reads it)."""
     authority = trustme.CA()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     authority.issue_cert("127.0.0.1").configure_cert(context)
-    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    authority.cert_pem.write_to_path(str(folder / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(folder / "ca.pem"))
+    return context
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_connection_the_server_closed_while_idle_is_replaced(
+    tls: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real sources are HTTPS: over TLS the kept socket is checked too (the
+    # connection is wrapped again by start_tls).
+    context = trust_a_test_authority(tmp_path, monkeypatch) if tls else None
     server = Server(idle_timeout=0.2, tls=context)
     try:
-        assert asyncio.run(fetch_twice(server.url, pause=0.6)) == [False, True, True]
+        # The server closes the pooled connection during the pause: it must be
+        # noticed (the socket turns readable) and a new one opened, not written to.
+        assert asyncio.run(fetch_three_times(server.url, pause=0.6)) == [False, True, True]
     finally:
         server.stop()
     first, second, third = server.ports
