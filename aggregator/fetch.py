@@ -253,7 +253,7 @@ class _PublicOnly(DelegatingBackend):
         error: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:  # in the resolver's order, as a plain connect would
             try:
-                return await self._inner.connect_tcp(
+                return await super().connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:

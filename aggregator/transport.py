@@ -46,7 +46,8 @@ def cheapen(pool: httpcore.AsyncConnectionPool) -> None:
 
 
 class DelegatingBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that does what ``inner`` does; subclasses change a part."""
+    """A network backend that does what ``inner`` does; subclasses change a
+    part, or wrap the connections it opens (:meth:`wrap`)."""
 
     def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
         self._inner = inner
@@ -59,7 +60,8 @@ class DelegatingBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return self.wrap(stream)
 
     async def connect_unix_socket(
         self,
@@ -67,34 +69,22 @@ class DelegatingBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+        return self.wrap(await self._inner.connect_unix_socket(path, timeout, socket_options))
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+    def wrap(self, stream: httpcore.AsyncNetworkStream) -> httpcore.AsyncNetworkStream:
+        """A connection opened by ``inner``, as this backend returns it."""
+        return stream
 
 
 class CheapReadiness(DelegatingBackend):
     """A network backend whose connections answer "is the socket readable?"
     with one poll of the socket they kept (:class:`_Stream`)."""
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
+    def wrap(self, stream: httpcore.AsyncNetworkStream) -> httpcore.AsyncNetworkStream:
         return _Stream(stream)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await super().connect_unix_socket(path, timeout, socket_options))
 
 
 class _Stream(httpcore.AsyncNetworkStream):
