@@ -141,6 +141,22 @@ def test_of_equally_similar_items_the_earliest_is_found() -> None:
     assert hit is not None and hit.item_id == 3
 
 
+@pytest.mark.parametrize("copies", [cluster.MAX_CANDIDATES - 3, cluster.MAX_CANDIDATES + 15])
+def test_of_many_equally_similar_items_the_earliest_is_found(copies: int) -> None:
+    """More candidates than are compared, all of one weight: the earliest
+    ones are compared, whatever the order they were indexed in."""
+    index = StoryIndex()
+    title, summary = "Rogun dam: third turbine starts", "The 3,780 MW plant on the Vakhsh."
+    for n in sorted(range(20, 20 + copies), key=lambda n: (n * 7) % copies):
+        index.add(doc(n, title, summary, source=f"s{n}"))
+    for n in range(100, 130):
+        index.add(doc(n, f"Unrelated story number {n} about cotton", "Farmers harvest.", 1))
+
+    hit = index.find(doc(500, title, summary, source="new"))
+
+    assert hit is not None and hit.item_id == 20
+
+
 def test_signature_round_trips() -> None:
     sig = signature("Tokayev visits Beijing", "Talks on 30 documents, 2,5 bn dollars", ["Beijing"])
     assert cluster.Signature.loads(sig.dumps()) == sig
