@@ -27,7 +27,7 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .errors import FetchError, SourceError
+from .errors import FetchError, SourceError, StoreError
 from .fetch import Fetcher
 from .prepare import Prepared, Preparer, changed_entries, prepare_entries, signature_of
 from .publish import publish, write_atomic
@@ -53,6 +53,9 @@ STORY_WINDOW = timedelta(hours=72)
 #: stored), per fetch slot: this bounds the bodies held in memory when fetching
 #: outpaces preparing, and leaves sources to the other workers sharing a store.
 IN_FLIGHT = 2
+#: Seconds between commits of a refresh's SQLite store: the sources stored
+#: meanwhile share one (:meth:`Store.grouped`); a process killed loses them.
+COMMIT_EVERY = 0.5
 #: Seconds between two attempts to claim a source another worker holds.
 CLAIM_POLL = 0.2
 #: Why a source claimed after another worker is not fetched again.
@@ -133,33 +136,36 @@ async def refresh_async(
     never_fetched = sum(states[source.url] is None for source in config.sources)
     workers = Preparer(config.classify, lambda: ingester.classifier, never_fetched)
     slots = asyncio.Semaphore(IN_FLIGHT * config.fetch.concurrency)
+    committer = asyncio.create_task(_commit_every(store, COMMIT_EVERY))
     try:
-        async with Fetcher(config.fetch, client) as fetcher:
-            tasks = [
-                asyncio.create_task(
-                    _reporting(
-                        refresh_source(
-                            source,
-                            states[source.url],
-                            fetcher,
-                            store,
-                            ingester,
-                            clock,
-                            policy,
-                            workers,
-                            force,
-                            slots,
-                        ),  # fmt: skip
-                        progress,
+        with store.grouped():
+            async with Fetcher(config.fetch, client) as fetcher:
+                tasks = [
+                    asyncio.create_task(
+                        _reporting(
+                            refresh_source(
+                                source,
+                                states[source.url],
+                                fetcher,
+                                store,
+                                ingester,
+                                clock,
+                                policy,
+                                workers,
+                                force,
+                                slots,
+                            ),  # fmt: skip
+                            progress,
+                        )
                     )
-                )
-                for source in config.sources
-            ]
-            watcher = asyncio.create_task(_cancel_when(stop, tasks)) if stop else None
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            if watcher:
-                watcher.cancel()
+                    for source in config.sources
+                ]
+                watcher = asyncio.create_task(_cancel_when(stop, tasks)) if stop else None
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                if watcher:
+                    watcher.cancel()
     finally:
+        committer.cancel()
         workers.close()
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
@@ -178,6 +184,17 @@ async def _reporting(
     if progress is not None:
         progress(report)
     return report
+
+
+async def _commit_every(store: Store, seconds: float) -> None:
+    """Commit the sources stored so far every ``seconds`` (:meth:`Store.grouped`).
+    It runs between the sources' transactions: none awaits inside one."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            store.commit_group()
+        except StoreError:
+            return  # the next transaction and the end of the group raise it
 
 
 async def _cancel_when(stop: threading.Event, tasks: list[asyncio.Task[SourceReport]]) -> None:

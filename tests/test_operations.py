@@ -67,6 +67,45 @@ def test_a_lock_left_by_a_killed_process_is_recovered(server: FeedServer, tmp_pa
     assert refresh(config).returncode == 0
 
 
+def test_status_during_a_refresh_answers_at_once_with_what_is_stored(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A refresh commits the sources it has stored every half second
+    (``Store.grouped``), holding SQLite's write lock in between: ``status``
+    from another process neither waits for it nor misses a finished source."""
+    fast = server.serve("/fast.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    slow = server.serve("/slow.xml", (DATA / "feeds" / "en_atom.xml").read_bytes(), delay=6)
+    config = write_config(tmp_path, [{"name": "Fast", "url": fast}, {"name": "Slow", "url": slow}])
+    running = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "-q", "refresh", "--config", str(config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not server.hits("/fast.xml") or "/slow.xml" not in server.in_flight():
+            assert time.monotonic() < deadline, "the refresh did not start"
+            time.sleep(0.05)
+        time.sleep(1.5)  # the fast source is stored and committed; the slow one waits
+        started = time.monotonic()
+        status = subprocess.run(
+            [sys.executable, "-m", "aggregator", "status", "--config", str(config)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+        still_running = running.poll() is None
+    finally:
+        running.wait(timeout=60)
+
+    assert status.returncode == 0, status.stderr
+    assert still_running and elapsed < 4
+    fast_line, slow_line = (
+        next(line for line in status.stdout.splitlines() if line.startswith(name))
+        for name in ("Fast", "Slow")
+    )
+    assert "never" not in fast_line and "never fetched" in slow_line
+    assert running.returncode == 0
+
+
 def test_preview_shows_what_would_be_published_and_writes_nothing(
     server: FeedServer, tmp_path: Path
 ) -> None:

@@ -106,6 +106,64 @@ def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     assert store.source(SOURCE_A.url) is None
 
 
+def sources_seen_by_another_connection(config: Config) -> set[str]:
+    with open_store(config.storage) as other:
+        return {s.url for s in other.sources()}
+
+
+def test_grouped_transactions_commit_together_and_fail_alone(store: Store, config: Config) -> None:
+    """A refresh's transactions share commits on SQLite (one writer); on a
+    shared store each commits alone. Either way, one that fails leaves
+    nothing, and the others are kept."""
+    with store.grouped():
+        with store.transaction():
+            store.ensure_source(SOURCE_A)
+        seen_before_the_commit = sources_seen_by_another_connection(config)
+        with pytest.raises(RuntimeError), store.transaction():
+            store.ensure_source(SOURCE_B)
+            raise RuntimeError("a bug mid-source")
+        store.commit_group()
+        seen_after_the_commit = sources_seen_by_another_connection(config)
+
+    assert seen_before_the_commit == (set() if not store.shared else {SOURCE_A.url})
+    assert seen_after_the_commit == {SOURCE_A.url}
+    assert store.source(SOURCE_B.url) is None
+
+
+def test_what_a_group_completed_is_committed_whatever_ends_it(store: Store, config: Config) -> None:
+    with pytest.raises(RuntimeError), store.grouped():
+        with store.transaction():
+            store.ensure_source(SOURCE_A)
+        raise RuntimeError("cancelled")
+
+    assert sources_seen_by_another_connection(config) == {SOURCE_A.url}
+    with store.transaction():  # and the next transaction stands alone again
+        store.ensure_source(SOURCE_B)
+    assert sources_seen_by_another_connection(config) == {SOURCE_A.url, SOURCE_B.url}
+
+
+def test_a_failed_group_commit_loses_the_group_and_says_so(tmp_path: Path) -> None:
+    """A commit SQLite refuses (here a foreign key checked at the commit)
+    fails every later transaction of the group and the group itself: the
+    sources it held must not be reported as stored."""
+    with open_store(tmp_path / "store.sqlite") as store:
+        with pytest.raises(StoreError, match="FOREIGN KEY") as failed, store.grouped():
+            with store.transaction():
+                store.ensure_source(SOURCE_A)
+                store._execute("PRAGMA defer_foreign_keys = ON")
+                store._execute("INSERT INTO item_labels (label, item_id) VALUES ('kz', 12345)")
+            with pytest.raises(StoreError, match="FOREIGN KEY"):
+                store.commit_group()
+            with pytest.raises(StoreError, match="FOREIGN KEY"), store.transaction():
+                store.ensure_source(SOURCE_B)
+
+        assert "FOREIGN KEY" in str(failed.value)
+        assert store.sources() == []
+        with store.transaction():  # the store is usable again
+            store.ensure_source(SOURCE_B)
+        assert [s.url for s in store.sources()] == [SOURCE_B.url]
+
+
 def test_seen_items_are_skipped_and_changed_ones_updated(store: Store) -> None:
     first = entry(SOURCE_A, 1, "Uzbekistan raises the minimum wage")
     add(store, first)
