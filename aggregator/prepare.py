@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -89,15 +89,18 @@ def prepare(
     now: datetime,
     known: Mapping[str, str],
     classifier: Classifier,
+    matches: bool = True,
 ) -> PreparedSource:
     """Parse a body and prepare its new and changed entries; ``known`` maps the
-    guids the store holds for this source to their content hashes.
+    guids the store holds for this source to their content hashes. Without
+    ``matches``, classifications come without them (see :class:`Prepared`).
 
     Raises:
         ParseError: the body is not usable.
     """
     parsed = read(source, result, now)
-    fresh = prepare_entries(changed_entries(parsed.entries, known), classifier, source.country)
+    entries = changed_entries(parsed.entries, known)
+    fresh = prepare_entries(entries, classifier, source.country, matches)
     return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh))
 
 
@@ -112,17 +115,25 @@ def changed_entries(entries: Iterable[Entry], known: Mapping[str, str]) -> list[
 
 
 def prepare_entries(
-    entries: Sequence[tuple[Entry, str]], classifier: Classifier, hint: str | None = None
+    entries: Sequence[tuple[Entry, str]],
+    classifier: Classifier,
+    hint: str | None = None,
+    matches: bool = True,
 ) -> list[Prepared]:
     """Everything about each (entry, its :func:`content_hash`) that needs no
-    store; ``hint`` is their source's country. A stage at a time over all of
-    them: each stage's tables and caches stay in the processor's caches,
-    where going entry by entry evicts them (a tenth faster on the farm)."""
+    store; ``hint`` is their source's country; without ``matches``, the
+    classifications come without them. A stage at a time over all of them:
+    each stage's tables and caches stay in the processor's caches, where
+    going entry by entry evicts them (a tenth faster on the farm)."""
     classifications = [classifier.classify(entry, hint) for entry, _ in entries]
     signatures = [signature_of(e, c) for (e, _), c in zip(entries, classifications, strict=True)]
     fingerprints = [fingerprint(entry) for entry, _ in entries]
     canonicals = [canonical_url(entry.link) if entry.link else None for entry, _ in entries]
     explanations = [explanation_json(c) for c in classifications]
+    if not matches:
+        classifications = [
+            Classification(c.countries, c.regional, c.scores, ()) for c in classifications
+        ]
     return [
         Prepared(
             entry=entry,
@@ -185,11 +196,7 @@ def prepare_in_worker(
     """:func:`prepare` with the worker's own classifier (see :func:`pool`),
     its classifications sent back without their matches (see :class:`Prepared`)."""
     assert _worker_classifier is not None, "the pool starts its workers with a classifier"
-    prepared = prepare(source, result, now, known, _worker_classifier)
-    fresh = tuple(
-        replace(p, classification=replace(p.classification, matches=())) for p in prepared.fresh
-    )
-    return replace(prepared, fresh=fresh)
+    return prepare(source, result, now, known, _worker_classifier, matches=False)
 
 
 def pool(config: ClassifyConfig, processes: int) -> Executor | None:

@@ -27,9 +27,13 @@ NOWHERE = decide(())
 
 
 def bare_entries(
-    entries: Sequence[tuple[Entry, str]], classifier: Classifier, hint: str | None = None
+    entries: Sequence[tuple[Entry, str]],
+    classifier: Classifier,
+    hint: str | None = None,
+    matches: bool = True,
 ) -> list[prepare.Prepared]:
-    """:func:`aggregator.prepare.prepare_entries` without its language work."""
+    """:func:`aggregator.prepare.prepare_entries` without its language work
+    (no matches to send either way)."""
     explanation = explanation_json(NOWHERE)
     return [
         prepare.Prepared(

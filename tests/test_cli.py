@@ -14,6 +14,10 @@ from click.testing import CliRunner
 
 from aggregator.classify import Classifier
 from aggregator.cli import EXIT_CONFIG, EXIT_STORE, cli
+from aggregator.parse import parse
+from aggregator.store import explanation, explanation_json
+from aggregator.types import FetchResult
+from benchmarks.farm import build
 
 from .support import DATA, FeedServer, assert_valid_atom, write_config
 
@@ -229,3 +233,26 @@ def test_sigterm_stops_within_seconds_even_with_a_fetch_hanging(
     assert proc.returncode == 0, stderr
     assert elapsed < 5
     assert "stopped: 1 sources not refreshed" in stderr
+
+
+def test_stored_explanations_are_the_json_of_what_explain_shows(tmp_path: Path) -> None:
+    """The JSON built from each distinct match's cached JSON is the text
+    ``json.dumps`` gives for the whole explanation: on farm items, on a
+    source hint, and on quotes, backslashes and scripts in matched text."""
+    classifier = Classifier()
+    entries = [
+        entry
+        for path in build(tmp_path, 6, 30)
+        for entry in parse(
+            "https://x.example/", FetchResult("u", (tmp_path / path).read_bytes(), {})
+        ).entries
+    ]
+    classifications = [classifier.classify(entry) for entry in entries]
+    classifications += [
+        classifier.classify_text('Алматы "Almaty" \\ Astana\u2028: Almaty'),
+        classifier.classify_text("Nothing here at all"),
+        classifier.classify_text("Nothing here", "kz"),
+    ]
+    assert sum(len(c.matches) for c in classifications) > 500
+    for c in classifications:
+        assert explanation_json(c) == json.dumps(explanation(c), ensure_ascii=False)

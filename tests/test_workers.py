@@ -6,20 +6,25 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aggregator import pipeline, prepare
+from aggregator.classify import Classifier
 from aggregator.config import load_config
 from aggregator.pipeline import refresh
 from aggregator.store import open_store
+from aggregator.types import FetchResult, Source
 from benchmarks.farm import build
 
 from .support import FeedServer, write_config
 
 SOURCES = 30
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -140,3 +145,21 @@ def test_a_refresh_holds_few_bodies_while_they_wait_to_be_prepared(
 
     assert [r.status.value for r in report.sources] == ["ok"] * SOURCES
     assert 2 <= most <= pipeline.IN_FLIGHT * 2 < SOURCES  # unbounded, nearly all would wait
+
+
+def test_workers_send_classifications_without_their_matches(tmp_path: Path) -> None:
+    """Matches are in the explanation already; unpickling them cost the
+    storing process more than anything else a worker sends."""
+    (path,) = build(tmp_path, 1, 20)
+    source = Source("s", "https://s0.bench.example/feed")
+    result = FetchResult(str(tmp_path / path), (tmp_path / path).read_bytes(), {})
+    classifier = Classifier()
+
+    whole = prepare.prepare(source, result, NOW, {}, classifier)
+    sent = prepare.prepare(source, result, NOW, {}, classifier, matches=False)
+
+    assert any(p.classification.matches for p in whole.fresh)
+    assert all(p.classification.matches == () for p in sent.fresh)
+    assert [
+        replace(p, classification=replace(p.classification, matches=())) for p in whole.fresh
+    ] == list(sent.fresh)
