@@ -1233,6 +1233,7 @@ def _stored_item(row: Row) -> StoredItem:
     )
 
 
+@lru_cache(maxsize=256)  # a refresh stamps every item with the same few times
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
