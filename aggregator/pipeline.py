@@ -4,7 +4,9 @@ concurrently, then publish from the store.
 A source's own failure (a :class:`~aggregator.errors.SourceError`) is recorded
 in the store and its report, and the run goes on; anything else is a bug or
 an unusable store and propagates. Each source's items are written in one
-transaction, so a killed run leaves every source either before or after.
+transaction, so a killed run leaves every source either before or after; on
+SQLite, the transactions of half a second share a commit (:meth:`Store.grouped`),
+so a killed run refetches at most that much.
 With a store shared by several workers (PostgreSQL), each source is claimed
 before it is fetched and item writes take turns (:mod:`.store`); publishing
 follows the store's generation, whoever stored the change.

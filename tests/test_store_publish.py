@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,23 +112,41 @@ def sources_seen_by_another_connection(config: Config) -> set[str]:
         return {s.url for s in other.sources()}
 
 
-def test_grouped_transactions_commit_together_and_fail_alone(store: Store, config: Config) -> None:
-    """A refresh's transactions share commits on SQLite (one writer); on a
-    shared store each commits alone. Either way, one that fails leaves
-    nothing, and the others are kept."""
-    with store.grouped():
-        with store.transaction():
-            store.ensure_source(SOURCE_A)
-        seen_before_the_commit = sources_seen_by_another_connection(config)
-        with pytest.raises(RuntimeError), store.transaction():
-            store.ensure_source(SOURCE_B)
-            raise RuntimeError("a bug mid-source")
-        store.commit_group()
-        seen_after_the_commit = sources_seen_by_another_connection(config)
+def test_grouped_transactions_commit_together_and_fail_together(
+    store: Store, config: Config
+) -> None:
+    """A refresh's transactions share commits on SQLite (one writer): one
+    that fails takes those since the last commit with it, and the rest of
+    the group fails. On a shared store each transaction commits alone."""
+    with (
+        pytest.raises(StoreError, match="RuntimeError: a bug")
+        if not store.shared
+        else nullcontext()
+    ):
+        with store.grouped():
+            with store.transaction():
+                store.ensure_source(SOURCE_A)
+            seen_before_the_commit = sources_seen_by_another_connection(config)
+            store.commit_group()
+            seen_after_the_commit = sources_seen_by_another_connection(config)
+            with store.transaction():
+                store.ensure_source(SOURCE_B)
+            with pytest.raises(RuntimeError), store.transaction():
+                store.ensure_source(Source("Outlet C", "https://c.example/rss"))
+                raise RuntimeError("a bug mid-source")
+            with pytest.raises(StoreError) if not store.shared else nullcontext():
+                with store.transaction():
+                    store.ensure_source(Source("Outlet D", "https://d.example/rss"))
 
     assert seen_before_the_commit == (set() if not store.shared else {SOURCE_A.url})
     assert seen_after_the_commit == {SOURCE_A.url}
-    assert store.source(SOURCE_B.url) is None
+    kept = (
+        {SOURCE_A.url}
+        if not store.shared
+        else {SOURCE_A.url, SOURCE_B.url, "https://d.example/rss"}
+    )
+    assert sources_seen_by_another_connection(config) == kept
+    assert {s.url for s in store.sources()} == kept
 
 
 def test_what_a_group_completed_is_committed_whatever_ends_it(store: Store, config: Config) -> None:
