@@ -31,7 +31,14 @@ from . import __version__, cluster
 from .classify import Classifier
 from .errors import FetchError, SourceError, StoreError
 from .fetch import Fetcher
-from .prepare import Prepared, Preparer, changed_entries, prepare_entries, signature_of
+from .prepare import (
+    Prepared,
+    Preparer,
+    changed_entries,
+    fingerprint_of,
+    prepare_entries,
+    signature_of,
+)
 from .publish import publish, write_atomic
 from .schedule import Policy, after_failure, after_success, is_due
 from .store import ClusterRow, Placement, SourceState, Store, StoredItem
@@ -333,8 +340,8 @@ class Ingester:
     same fingerprint within :data:`STORY_WINDOW`, or, failing both and if it
     is about the region, of the most similar recent item about the region
     from another source (:mod:`.cluster`); else it starts a story. Items not
-    about the region are never published, so they are not compared (until
-    :func:`reclassify_all` brings them in). Entries older than the retention
+    about the region are never published, so they have no fingerprint and
+    are not compared (until :func:`reclassify_all` brings them in). Entries older than the retention
     period, or pruned before, are not stored again. Call :meth:`store` inside
     :meth:`Store.transaction`.
     """
@@ -569,17 +576,19 @@ def _compare_arrivals(
         signature = signature_of(entry, classification)
         assert signature is not None  # the item is about the region now
         doc = cluster.Doc(item.id, item.story_id, item.source_url, item.date, signature)
-        _join_similar(store, index, doc)
+        _join_similar(store, index, doc, fingerprint_of(entry, classification))
 
 
-def _join_similar(store: Store, index: cluster.StoryIndex, doc: cluster.Doc) -> None:
-    """Store the signature of an item that has just come into the region and,
-    if it is alone in its story, move it to the most similar story in
-    ``index``, if any; then index it."""
+def _join_similar(
+    store: Store, index: cluster.StoryIndex, doc: cluster.Doc, fingerprint: str | None = None
+) -> None:
+    """Store the signature (and the ``fingerprint``, if given) of an item that
+    has just come into the region and, if it is alone in its story, move it to
+    the most similar story in ``index``, if any; then index it."""
     placement = None
     if store.story_size(doc.story_id) == 1 and (hit := index.find(doc)) is not None:
         placement = _joining(hit)
-    store.place_again(doc.item_id, doc.signature.dumps(), placement)
+    store.place_again(doc.item_id, doc.signature.dumps(), placement, fingerprint)
     index.add(replace(doc, story_id=placement.story_id) if placement else doc)
 
 

@@ -53,9 +53,10 @@ class Prepared:
     #: than anything else it receives.
     classification: Classification
     canonical: str | None
+    #: None for an item not about the region (:func:`fingerprint_of`).
     fingerprint: str | None
     #: None for an item not about the region: it is never published, so it is
-    #: not compared with others (a copy still joins it by URL or fingerprint).
+    #: not compared with others (a copy still joins it by URL).
     signature: cluster.Signature | None
     #: The signature and the classification's explanation as stored, encoded
     #: here (in a worker process) rather than by the process that stores them.
@@ -127,7 +128,9 @@ def prepare_entries(
     going entry by entry evicts them (a tenth faster on the farm)."""
     classifications = [classifier.classify(entry, hint) for entry, _ in entries]
     signatures = [signature_of(e, c) for (e, _), c in zip(entries, classifications, strict=True)]
-    fingerprints = [fingerprint(entry) for entry, _ in entries]
+    fingerprints = [
+        fingerprint_of(e, c) for (e, _), c in zip(entries, classifications, strict=True)
+    ]
     canonicals = [canonical_url(entry.link) if entry.link else None for entry, _ in entries]
     explanations = [explanation_json(c) for c in classifications]
     if not matches:
@@ -158,6 +161,14 @@ def signature_of(entry: Entry, classification: Classification) -> cluster.Signat
     if not classification.relevant:
         return None
     return cluster.signature(entry.title, entry.summary, title_places(classification))
+
+
+def fingerprint_of(entry: Entry, classification: Classification) -> str | None:
+    """The fingerprint of an item about the region, else None: it is never
+    published, so a copy of it joins it by URL only (a tenth of the work of
+    preparing it; :func:`~aggregator.pipeline.reclassify_all` fingerprints
+    the items it brings into the region)."""
+    return fingerprint(entry) if classification.relevant else None
 
 
 def title_places(classification: Classification) -> list[str]:

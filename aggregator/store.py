@@ -727,9 +727,18 @@ class Store:
         row = self._execute("SELECT count(*) FROM items WHERE story_id = ?", (story_id,))
         return int(row.fetchone()[0])
 
-    def place_again(self, item_id: int, signature: str, placement: Placement | None) -> None:
-        """Store an item's signature, and move it to ``placement``'s story, if given
-        (its former story, left empty, goes at the next pruning)."""
+    def place_again(
+        self,
+        item_id: int,
+        signature: str,
+        placement: Placement | None,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Store an item's signature (and its fingerprint, if given), and move
+        it to ``placement``'s story, if given (its former story, left empty,
+        goes at the next pruning)."""
+        if fingerprint is not None:
+            self._execute("UPDATE items SET fingerprint = ? WHERE id = ?", (fingerprint, item_id))
         if placement is None:
             self._execute("UPDATE items SET signature = ? WHERE id = ?", (signature, item_id))
             return

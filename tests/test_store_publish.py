@@ -482,17 +482,27 @@ def story_of_guid(store: Store, guid: str) -> int:
     return item.story_id
 
 
+def fingerprints(store: Store) -> dict[str, str | None]:
+    return dict(store._execute("SELECT guid, fingerprint FROM items").fetchall())
+
+
 def test_items_not_about_the_region_are_not_compared(store: Store) -> None:
-    """They are never published: two reports of a Georgian story stay apart
-    (a copy still joins by URL), and a Central Asian report of the same event
-    does not join them."""
+    """They are never published: two reports of a Georgian story stay apart,
+    a copy joins by URL only (they have no fingerprint), and a Central Asian
+    report of the same event does not join them."""
     georgia = entry(SOURCE_A, 1, "Georgia: mass protests in Tbilisi over the foreign agents law")
     reworded = entry(SOURCE_B, 2, "Tbilisi: thousands protest against Georgia's foreign agents law")
-    tracked = replace(georgia, source_url=SOURCE_B.url, guid="b-9", link=f"{georgia.link}?utm=x")
-    add(store, georgia, reworded, tracked)
+    link = f"{georgia.link}?utm_source=x"
+    tracked = replace(georgia, source_url=SOURCE_B.url, guid="b-9", link=link)
+    elsewhere = replace(tracked, guid="b-10", link="https://b.example/georgia-protests")
+    add(store, georgia, reworded, tracked, elsewhere)
 
     assert story_of_guid(store, georgia.guid) != story_of_guid(store, reworded.guid)
     assert story_of_guid(store, tracked.guid) == story_of_guid(store, georgia.guid)
+    assert story_of_guid(store, elsewhere.guid) != story_of_guid(store, georgia.guid)
+    assert fingerprints(store) == dict.fromkeys(
+        (georgia.guid, reworded.guid, tracked.guid, elsewhere.guid)
+    )
     assert list(store.cluster_rows(NOW - timedelta(days=30))) == []
 
 
@@ -519,6 +529,14 @@ def test_reclassify_compares_the_items_it_brings_into_the_region(
     assert {r.item_id for r in store.cluster_rows(NOW - timedelta(days=30))} == {
         i.id for i in store.all_items()
     }
+    # Now about the region, they have fingerprints: a source posting one
+    # again under a new guid and link joins its story.
+    assert None not in fingerprints(store).values()
+    again = replace(alone, guid="a-again", link="https://a.example/news/metro-again")
+    with store.transaction():
+        kg = Classifier.from_config(parse_config(data, tmp_path / "feeds.yaml").classify)
+        Ingester(store, kg, timedelta(days=30)).ingest(SOURCE_A.url, [again], NOW)
+    assert story_of_guid(store, again.guid) == story_of_guid(store, alone.guid)
 
 
 def test_a_correction_that_brings_an_item_into_the_region_compares_it(store: Store) -> None:
