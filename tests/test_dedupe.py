@@ -10,7 +10,9 @@ from dataclasses import replace
 import pytest
 
 from aggregator.dedupe import (
+    _PLAIN_URL,
     MIN_FINGERPRINT_WORDS,
+    _canonical_parsed,
     canonical_url,
     content_hash,
     fingerprint,
@@ -55,6 +57,49 @@ ARTICLE = "https://example.com/news/42"
 )
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
+
+
+def test_plain_urls_take_a_fast_path_with_the_same_result() -> None:
+    """Links with nothing to change but a trailing slash skip parsing: on
+    100,000 random URLs built from the parts that matter, the same key as
+    the general way, which handles every other kind of URL."""
+    rng = random.Random(27)
+    plain = {
+        "schemes": ["http", "https"],
+        "hosts": ["a.example", "b.c.example", "x-y.example."],
+        "segments": ["news", "a.html", "a%20b", "~t", "x;y", "!$&'()*+,=:@"],
+        "tails": ["", "/"],
+    }
+    other = {
+        "schemes": ["HTTPS", "ftp", "Http"],
+        "hosts": [
+            "www.a.example",
+            "m.a",
+            "amp.b.example",
+            "mobile.c.d",
+            "A.Example",
+            "[::1]",
+            "user@a.example",
+            "a.example:8080",
+            "a.example:443",
+            "",
+        ],
+        "segments": ["amp", "", "Ünï", " ", "\\", "..", "<", '"q"'],
+        "tails": ["//", "?utm_source=x", "?b=2&a=1", "?", "#frag", "?x=1#f"],
+    }
+
+    def part(kind: str) -> str:
+        return rng.choice((plain if rng.random() < 0.85 else other)[kind])
+
+    checked = fast = 0
+    for _ in range(100_000):
+        path = "".join("/" + part("segments") for _ in range(rng.randrange(4)))
+        url = f"{part('schemes')}://{part('hosts')}{path}{part('tails')}"
+        url = rng.choice(["", " ", "\t"]) + url + rng.choice(["", " "])
+        assert canonical_url(url) == _canonical_parsed(url.strip()), repr(url)
+        checked += 1
+        fast += _PLAIN_URL.fullmatch(url.strip()) is not None
+    assert checked == 100_000 and 10_000 < fast < 90_000
 
 
 @pytest.mark.parametrize(
