@@ -1,9 +1,11 @@
 """Worker processes give exactly the result of the in-process path, for new
-items and for changed ones, and start only when a refresh has many bodies."""
+items and for changed ones, and start only when a refresh has many bodies;
+a refresh postpones full garbage collections."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sqlite3
 from dataclasses import replace
@@ -21,7 +23,7 @@ from aggregator.store import open_store
 from aggregator.types import FetchResult, Source
 from benchmarks.farm import build
 
-from .support import FeedServer, write_config
+from .support import DATA, FeedServer, write_config
 
 SOURCES = 30
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -163,3 +165,25 @@ def test_workers_send_classifications_without_their_matches(tmp_path: Path) -> N
     assert [
         replace(p, classification=replace(p.classification, matches=())) for p in whole.fresh
     ] == list(sent.fresh)
+
+
+def test_a_refresh_postpones_full_collections_and_restores_the_collector(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Full collections walk the growing story index: a refresh postpones
+    them, and leaves the collector as it found it, even when it fails."""
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = load_config(write_config(tmp_path, [{"name": "Courrier", "url": url}]))
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    with open_store(config.storage) as store:
+        refresh(config, store, progress=lambda report: during.append(gc.get_threshold()))
+        assert gc.get_threshold() == before
+        with pytest.raises(RuntimeError, match="a bug"):
+            refresh(config, store, force=True, progress=failing)
+    assert during == [(before[0], before[1], pipeline.FULL_COLLECTIONS_AFTER)]
+    assert gc.get_threshold() == before
+
+
+def failing(report: object) -> None:
+    raise RuntimeError("a bug in a progress display")
