@@ -967,10 +967,10 @@ class _SQLite(_Backend):
             # refresh of 1,000 sources); closing the store checkpoints the rest.
             self._conn.execute("PRAGMA wal_autocheckpoint = 10000")
             # Room for most pages a group of transactions changes before its
-            # commit (Store.grouped). With the default 2 MB, a first refresh
-            # of 1,000 x 50 wrote out 955 MB (pages spilled during the
-            # transaction, and written again at the commit); 739 MB with 8 MB
-            # of cache, 728 MB with 16 or 32.
+            # commit (Store.grouped). Storing the 50,000 items of a first
+            # refresh of 1,000 x 50 wrote 955 MB with the default 2 MB (pages
+            # spilled during the transaction were written again at the
+            # commit), 739 MB with 8 MB, 728 MB with 16 or 32.
             self._conn.execute("PRAGMA cache_size = -8192")
             # Statement journals in memory: in a group, most pages a statement
             # changes are changed already, and SQLite first copies them to a
