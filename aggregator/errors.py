@@ -5,6 +5,7 @@
     AggregatorError
      +-- ConfigError        feeds.yaml is unreadable or invalid (file, key, problem)
      +-- StoreError         the database cannot be opened or used
+          +-- RolledBack    a transaction that shared a commit with one that failed
      +-- SourceError        one source failed; the run records it and goes on
           +-- FetchError    network, HTTP status, timeout, size limit
           +-- ParseError    the body is not a usable feed
@@ -39,6 +40,12 @@ class ConfigError(AggregatorError):
 
 class StoreError(AggregatorError):
     """The store cannot be opened, migrated or written."""
+
+
+class RolledBack(StoreError):
+    """Another transaction of the group this one belongs to failed, taking
+    this one with it (:meth:`~aggregator.store.Store.grouped`); that failure
+    is the one to report."""
 
 
 class SourceError(AggregatorError):

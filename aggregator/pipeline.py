@@ -30,7 +30,7 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .errors import FetchError, SourceError, StoreError
+from .errors import FetchError, RolledBack, SourceError, StoreError
 from .fetch import Fetcher
 from .prepare import (
     Prepared,
@@ -209,9 +209,13 @@ async def _refresh(
     finally:
         committer.cancel()
         workers.close()
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            raise result
+    errors = [
+        r
+        for r in results
+        if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+    ]
+    if errors:  # the failure itself, rather than a transaction it rolled back
+        raise next((e for e in errors if not isinstance(e, RolledBack)), errors[0])
     reports = [r for r in results if isinstance(r, SourceReport)]
     if len(reports) < len(tasks):
         log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))

@@ -43,7 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import StoreError
+from .errors import RolledBack, StoreError
 from .types import Classification, Entry, FeedInfo, Match, PostgresURL, Source, Validators
 
 if TYPE_CHECKING:
@@ -269,6 +269,8 @@ class _Group:
     open: bool = False
     #: Why it failed, once it has: what it held since its last commit is lost.
     failed: str | None = None
+    #: The failure reached the caller of the transaction that failed, as raised.
+    reported: bool = False
 
 
 class Store:
@@ -318,7 +320,7 @@ class Store:
         group is rolled back: a savepoint per transaction would keep the
         others, but its journal cost more than sharing the commit saved."""
         if group.failed is not None:
-            raise StoreError(group.failed)
+            raise RolledBack(group.failed)
         if not group.open:
             self._db.execute(self._db.BEGIN)
             group.open = True
@@ -330,6 +332,7 @@ class Store:
                 f"{self._db.where}: a transaction failed ({type(e).__name__}: {e}),"
                 " and the transactions sharing its commit were rolled back with it"
             )
+            group.reported = True
             if self._db.in_transaction():
                 self._db.execute("ROLLBACK")
             raise
@@ -342,7 +345,9 @@ class Store:
         nothing: a process killed meanwhile loses every transaction since the
         last one, never part of one. A transaction that fails, or a commit,
         rolls back the transactions since the last commit, and every
-        transaction inside fails from then on, as does the block.
+        transaction inside fails from then on (:class:`RolledBack`), as does
+        the block, unless the failure was raised already to the caller of
+        the transaction that failed.
 
         A commit writes every page the transaction changed. The indexes of
         canonical URLs, fingerprints and story ids take random keys, so a
@@ -354,8 +359,8 @@ class Store:
         commits alone.
 
         Raises:
-            StoreError: a transaction or a commit failed: what the group held
-                since its last commit is lost.
+            StoreError: a commit failed: what the group held since its last
+                commit is lost.
         """
         if self.shared:
             yield
@@ -367,7 +372,7 @@ class Store:
             self._group = None
             if group.failed is None:
                 self._commit(group)  # what the transactions completed, whatever ended the block
-        if group.failed is not None:
+        if group.failed is not None and not group.reported:
             raise StoreError(group.failed)
 
     def commit_group(self) -> None:

@@ -187,3 +187,36 @@ def test_a_refresh_postpones_full_collections_and_restores_the_collector(
 
 def failing(report: object) -> None:
     raise RuntimeError("a bug in a progress display")
+
+
+def test_a_bug_storing_one_source_ends_the_refresh_with_it_and_loses_nothing(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sources sharing a commit with the one that failed are rolled back
+    with it (``Store.grouped``): the refresh reports the bug itself, not the
+    transactions it took along, and the next refresh stores every item once."""
+    names = ("fr_rss.xml", "ru_rss.xml", "en_atom.xml")
+    # The last source is stored first: the others fail after it, rolled back.
+    urls = [
+        server.serve(f"/{name}", (DATA / "feeds" / name).read_bytes(), delay=0.5 * (n < 2))
+        for n, name in enumerate(names)
+    ]
+    fetch = {"host_delay": 0, "allow_private": True, "per_host": 4}
+    config = load_config(write_config(tmp_path, [{"url": url} for url in urls], fetch=fetch))
+    store_items = pipeline.Ingester.store
+
+    def buggy(self: pipeline.Ingester, source_url: str, *args: Any, **kwargs: Any) -> Any:
+        if source_url == urls[2]:
+            raise RuntimeError("a bug while storing")
+        return store_items(self, source_url, *args, **kwargs)
+
+    with open_store(config.storage) as store:
+        monkeypatch.setattr(pipeline.Ingester, "store", buggy)
+        with pytest.raises(RuntimeError, match="a bug while storing"):
+            refresh(config, store, classifier=Classifier())  # built: no wait for it
+        monkeypatch.setattr(pipeline.Ingester, "store", store_items)
+        report = refresh(config, store)
+        assert [r.status.value for r in report.sources] == ["ok"] * 3
+        guids = [(item.source_url, item.guid) for item in store.all_items()]
+    assert len(guids) == len(set(guids)) > 10
+    assert {url for url, _ in guids} == set(urls)
