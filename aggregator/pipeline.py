@@ -136,11 +136,11 @@ async def refresh_async(
 
 @contextlib.contextmanager
 def _few_full_collections() -> Iterator[None]:
-    """Postpone the garbage collector's full collections. A refresh builds
-    up its story index (a quarter of a million objects for 30,000 items), and each
-    full collection walks all of it: 7 of them took 0.5 s of a 1,000-source
-    first refresh, for no memory given back (its cycles are few and short-lived;
-    the younger generations still collect them)."""
+    """Postpone the garbage collector's full collections. A refresh builds up
+    its story index (a quarter of a million objects for 30,000 items), and
+    each full collection walks all of it: 7 of them took 0.5 s of a
+    1,000-source first refresh, for no memory given back (its cycles are few
+    and short-lived; the younger generations still collect them)."""
     young, middle, full = gc.get_threshold()
     gc.set_threshold(young, middle, max(full, FULL_COLLECTIONS_AFTER))
     try:
@@ -378,9 +378,9 @@ class Ingester:
     is about the region, of the most similar recent item about the region
     from another source (:mod:`.cluster`); else it starts a story. Items not
     about the region are never published, so they have no fingerprint and
-    are not compared (until :func:`reclassify_all` brings them in). Entries older than the retention
-    period, or pruned before, are not stored again. Call :meth:`store` inside
-    :meth:`Store.transaction`.
+    are not compared (until :func:`reclassify_all` brings them in). Entries
+    older than the retention period, or pruned before, are not stored again.
+    Call :meth:`store` inside :meth:`Store.transaction`.
     """
 
     def __init__(
