@@ -1149,16 +1149,16 @@ def explanation_json(c: Classification) -> str:
     (most recur: the same capital named in the same field), in half the time
     of encoding it whole; the same text."""
     head = _JSON.encode(_outcome(c))
-    counts = Counter((m.label, m.term, m.text, m.field, m.kind, m.points) for m in c.matches)
     matches = ", ".join(
         f'{_match_json(match)}, "count": {count}}}' if count > 1 else f"{_match_json(match)}}}"
-        for match, count in counts.items()
+        for match, count in _distinct(c.matches).items()
     )
     return f'{head[:-1]}, "matches": [{matches}]}}'
 
 
 def explanation(c: Classification) -> dict[str, object]:
-    """What ``explain`` shows of a classification."""
+    """What ``explain`` shows of a classification: what :func:`explanation_json`
+    encodes, joined from parts (the tests compare the two)."""
     return {**_outcome(c), "matches": explained_matches(c.matches)}
 
 
@@ -1173,11 +1173,9 @@ def _outcome(c: Classification) -> dict[str, object]:
 
 
 @lru_cache(maxsize=1 << 14)
-def _match_json(match: tuple[str, str, str, str, str, float]) -> str:
+def _match_json(match: _MatchKey) -> str:
     """The JSON of one entry of :func:`explained_matches`, without its closing brace."""
-    label, term, text, field, kind, points = match
-    entry = {"label": label, "term": term, "text": text, "field": field, "kind": kind}
-    return _JSON.encode({**entry, "points": points})[:-1]
+    return _JSON.encode(_match_entry(match))[:-1]
 
 
 def explained_matches(matches: Iterable[Match]) -> list[dict[str, object]]:
@@ -1186,19 +1184,30 @@ def explained_matches(matches: Iterable[Match]) -> list[dict[str, object]]:
     first appearance, with a ``count`` when it repeats (Almaty named three
     times in a summary). An entry without a count (all of them, in
     explanations stored before counts were kept) is one match."""
-    counts = Counter(
-        (m.label, m.term, m.text, m.field, m.kind, m.points) for m in matches
-    )  # fmt: skip
-    entries: list[dict[str, object]] = []
-    for (label, term, text, field, kind, points), count in counts.items():
-        entry: dict[str, object] = {
-            "label": label, "term": term, "text": text, "field": field, "kind": kind,
-            "points": points,
-        }  # fmt: skip
+    entries = []
+    for match, count in _distinct(matches).items():
+        entry = _match_entry(match)
         if count > 1:
             entry["count"] = count
         entries.append(entry)
     return entries
+
+
+#: What tells matches apart: label, term, text as written, field, kind, points.
+_MatchKey = tuple[str, str, str, str, str, float]
+
+
+def _distinct(matches: Iterable[Match]) -> Counter[_MatchKey]:
+    """The distinct matches, in order of first appearance, with their counts."""
+    return Counter((m.label, m.term, m.text, m.field, m.kind, m.points) for m in matches)
+
+
+def _match_entry(match: _MatchKey) -> dict[str, object]:
+    label, term, text, field, kind, points = match
+    return {
+        "label": label, "term": term, "text": text, "field": field, "kind": kind,
+        "points": points,
+    }  # fmt: skip
 
 
 #: What ``json.dumps(..., ensure_ascii=False)`` builds on every call.
