@@ -29,6 +29,7 @@ from .types import (
     Selectors,
     SiteConfig,
     Source,
+    language_tag,
 )
 
 #: The database file used when ``storage:`` is not given.
@@ -354,9 +355,9 @@ class _Validator:
 
     def language(self, value: object, key: str) -> str:
         text = self.string(value, key)
-        if not all(part.isalnum() and len(part) <= 8 for part in text.split("-")):
+        if (tag := language_tag(text)) is None:
             raise self.error(key, f"must be a language tag such as fr, en or ru, not {text!r}")
-        return text.lower()
+        return tag
 
     def boolean(self, value: object, key: str) -> bool:
         if not isinstance(value, bool):

@@ -33,7 +33,7 @@ import nh3
 
 from .errors import ParseError
 from .fastparse import parse_fast
-from .types import Entry, FeedInfo, FetchResult, ParsedFeed
+from .types import Entry, FeedInfo, FetchResult, ParsedFeed, language_tag
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
@@ -103,12 +103,17 @@ def _feedparser(
     import feedparser
 
     headers = {**headers, "content-location": headers.get("content-location", url)}
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,  # done by nh3, against each article's link
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,  # done by nh3, against each article's link
+        )
+    except Exception as e:  # feedparser's own failure on a hostile body (&#xD800;)
+        raise ParseError(
+            source_url, f"not a feed: the parser failed ({type(e).__name__}: {e})"
+        ) from e
     if not parsed.version and not parsed.entries:
         problem = parsed.get("bozo_exception") or "no RSS or Atom content found"
         looks_html = b"<html" in body[:2048].lower()
@@ -361,8 +366,7 @@ def _minutes(value: object) -> float | None:
 
 
 def _language(value: object) -> str | None:
-    text = _clean(value)
-    return text.lower() if text else None
+    return language_tag(_clean(value))
 
 
 def _shorten(text: str, limit: int = 100) -> str:

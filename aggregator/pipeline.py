@@ -2,11 +2,13 @@
 concurrently, then publish from the store.
 
 A source's own failure (a :class:`~aggregator.errors.SourceError`) is recorded
-in the store and its report, and the run goes on; anything else is a bug or
-an unusable store and propagates. Each source's items are written in one
-transaction, so a killed run leaves every source either before or after; on
-SQLite, the transactions of half a second share a commit (:meth:`Store.grouped`),
-so a killed run refetches at most that much.
+in the store and its report, and the run goes on; so is an unexpected error
+while reading its body (a parser's bug met on hostile content), logged with
+its traceback. Anything else is a bug or an unusable store and propagates.
+Each source's items are written in one transaction, so a killed run leaves
+every source either before or after; on SQLite, the transactions of half a
+second share a commit (:meth:`Store.grouped`), so a killed run refetches at
+most that much.
 With a store shared by several workers (PostgreSQL), each source is claimed
 before it is fetched and item writes take turns (:mod:`.store`); publishing
 follows the store's generation, whoever stored the change.
@@ -23,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -30,10 +33,11 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .errors import FetchError, RolledBack, SourceError, StoreError
+from .errors import FetchError, ParseError, RolledBack, SourceError, StoreError
 from .fetch import Fetcher
 from .prepare import (
     Prepared,
+    PreparedSource,
     Preparer,
     changed_entries,
     fingerprint_of,
@@ -47,6 +51,7 @@ from .types import (
     Classification,
     Config,
     Entry,
+    FetchResult,
     PublishReport,
     RunReport,
     Source,
@@ -334,7 +339,7 @@ async def _refresh_claimed(
             report = SourceReport(source, Status.NOT_MODIFIED, note=note)
         else:
             known = store.content_hashes(source.url)
-            prepared = await workers.prepare(source, result, clock(), known)
+            prepared = await _prepare(workers, source, result, clock(), known)
             with store.transaction():
                 store.ensure_source(source)
                 counts = ingester.store(source.url, prepared.fresh, clock(), known)
@@ -367,6 +372,22 @@ async def _refresh_claimed(
         note = "gone: remove it from feeds.yaml" if status == 410 else None
         report = SourceReport(source, Status.ERROR, error=e.reason, note=note)
     return report
+
+
+async def _prepare(
+    workers: Preparer, source: Source, result: FetchResult, now: datetime, known: dict[str, str]
+) -> PreparedSource:
+    """``workers.prepare``; an unexpected error there (a parser's or our own
+    bug, met on this source's content) fails this source, logged with its
+    traceback, rather than every refresh of every source until the item goes
+    away. Workers that died (``BrokenExecutor``) still end the refresh."""
+    try:
+        return await workers.prepare(source, result, now, known)
+    except (SourceError, BrokenExecutor):
+        raise
+    except Exception as e:
+        log.error("source=%s could not be read (a bug)", source.url, exc_info=e)
+        raise ParseError(source.url, f"could not be read: {type(e).__name__}: {e}") from e
 
 
 class Ingester:

@@ -38,7 +38,7 @@ from .classify import LABELS
 from .classify.text import fold, term_tokens, tokens
 from .fetch import ping_hub
 from .store import Store, StoredItem
-from .types import COUNTRIES, REGION, Config, PublishReport
+from .types import COUNTRIES, REGION, Config, PublishReport, language_tag
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,8 @@ def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
 def _entry(story: Story) -> etree._Element:
     item = story.representative
     entry = etree.Element(_atom("entry"))
-    if item.language:
-        entry.set(XML_LANG, item.language)
+    if language := language_tag(item.language):  # stored before it was checked, maybe
+        entry.set(XML_LANG, language)
     _sub(entry, "id", story.uid)
     _sub(entry, "title", item.title, type="text")
     _sub(entry, "updated", site.rfc3339(story.updated))

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
-from .types import Config
+from .types import Config, language_tag
 
 if TYPE_CHECKING:
     from .publish import Output, Story
@@ -138,8 +138,8 @@ def json_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
         }
         if item.link:
             entry["url"] = item.link
-        if item.language:
-            entry["language"] = item.language
+        if language := language_tag(item.language):
+            entry["language"] = language
         feed["items"].append(entry)
     return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 

@@ -21,6 +21,31 @@ COUNTRIES: tuple[str, ...] = ("kz", "kg", "tj", "tm", "uz")
 #: The label of the regional bucket (Central Asia as a whole).
 REGION = "region"
 
+#: A language tag as published (``xml:lang``, RFC 4646 syntax, which the Atom
+#: schema checks): a primary language of two or three letters, then subtags.
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*", re.ASCII)
+#: Names that feeds write where a language tag belongs.
+_LANGUAGE_NAMES = {
+    "english": "en", "french": "fr", "français": "fr", "francais": "fr",
+    "russian": "ru", "русский": "ru",
+}  # fmt: skip
+
+
+def language_tag(value: str | None) -> str | None:
+    """``value`` as a lower-case language tag, or None when it is not one.
+
+    Feeds write ``ru_RU``, ``en-US``, ``Russian``, ``fr, en`` or ``english (US)``
+    in ``<language>``: ``_`` is read as ``-``, a few language names as their
+    codes, and anything else that is not a tag gives None (the source's
+    configured language is used instead). A stored item's language goes
+    through it again when published, so no value can make a feed invalid.
+    """
+    if not value:
+        return None
+    text = value.strip().lower().replace("_", "-")
+    text = _LANGUAGE_NAMES.get(text, text)
+    return text if _LANGUAGE_TAG.fullmatch(text) else None
+
 
 # --- configuration ---------------------------------------------------------
 

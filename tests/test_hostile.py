@@ -80,6 +80,22 @@ CP1251_UNDECLARED = (
 ).encode("cp1251")
 
 
+#: lxml rejects the ill-formed reference, and feedparser fails on it (it
+#: raised UnicodeEncodeError, which used to end the whole refresh).
+SURROGATE = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>'
+    b"<item><title>Bishkek &#xD800; news</title><link>https://evil.example/4</link>"
+    b"</item></channel></rss>"
+)
+
+#: A language that is not a tag: published under the source's language, or none.
+BAD_LANGUAGE = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>L</title>'
+    b"<language>ru_RU, en</language><item><title>Kyrgyzstan opens a new road to Naryn</title>"
+    b"<link>https://lang.example/1</link></item></channel></rss>"
+)
+
+
 @pytest.fixture(scope="module")
 def farm() -> Iterator[tuple[FeedServer, list[dict[str, object]]]]:
     server = FeedServer()
@@ -99,6 +115,8 @@ def farm() -> Iterator[tuple[FeedServer, list[dict[str, object]]]]:
         "/laughs.xml": Route(BILLION_LAUGHS),
         "/quadratic.xml": Route(quadratic_blowup(kilobytes=50, references=4000)),
         "/xxe.xml": Route(XXE),
+        "/surrogate.xml": Route(SURROGATE),
+        "/language.xml": Route(BAD_LANGUAGE),
         "/loop-a": Route(b"", status=302, headers={"Location": "/loop-b"}),
         "/loop-b": Route(b"", status=302, headers={"Location": "/loop-a"}),
     }
@@ -140,10 +158,11 @@ def test_hostile_sources_are_contained_and_the_others_publish(
         "500.xml": "HTTP 500",
         "page.html": "an HTML page, not a feed",
         "malformed.xml": "not a feed",
+        "surrogate.xml": "not a feed: the parser failed",
         "loop-a": "redirects",
     }.items():
         assert "error" in lines[name] and reason in lines[name], lines[name]
-    for name in ("good.xml", "cp1251.xml"):
+    for name in ("good.xml", "cp1251.xml", "language.xml"):
         assert " ok " in lines[name]
     out = tmp_path / "output"
     for feed in out.glob("*.xml"):
@@ -153,6 +172,9 @@ def test_hostile_sources_are_contained_and_the_others_publish(
     }
     assert "В Таджикистане запустили новую ГЭС на реке Вахш" in {
         e["title"] for e in entries(out / "tajikistan.xml")
+    }
+    assert "Kyrgyzstan opens a new road to Naryn" in {
+        e["title"] for e in entries(out / "kyrgyzstan.xml")
     }
     published = "".join(p.read_text(encoding="utf-8") for p in out.iterdir())
     store = (tmp_path / "aggregator.sqlite").read_bytes()

@@ -198,6 +198,50 @@ def test_language(name: str, language: str | None, expected: str | None) -> None
     assert [e.language for e in parsed.entries] == [expected]
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("ru", "ru"),
+        ("en-US", "en-us"),
+        ("ru_RU", "ru-ru"),
+        (" fr-FR ", "fr-fr"),
+        ("Russian", "ru"),
+        ("Français", "fr"),
+        ("fr, en", "kg-config"),  # not a tag: the configured language
+        ("english (US)", "kg-config"),
+        ("en_US_POSIX_variant123", "kg-config"),  # a subtag over 8 characters
+        ("русский язык", "kg-config"),
+        ("", "kg-config"),
+    ],
+)
+def test_a_feed_language_that_is_not_a_tag_gives_way_to_the_configured_one(
+    written: str, expected: str
+) -> None:
+    """xml:lang must be a language tag (the Atom schema checks it): a feed's
+    ``ru_RU`` or ``fr, en`` once made every published feed invalid."""
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<language>{written}</language><item><title>Kyrgyzstan</title>"
+        f"<link>https://e.example/1</link></item></channel></rss>"
+    ).encode()
+    parsed = parse("https://e.example/feed", FetchResult("https://e.example/feed", body, {}),
+                   "kg-config")  # fmt: skip
+    assert parsed.feed.language == expected
+    assert [e.language for e in parsed.entries] == [expected]
+
+
+def test_a_parser_failure_on_a_hostile_body_is_a_parse_error() -> None:
+    """lxml rejects an ill-formed character reference, and feedparser then
+    raised UnicodeEncodeError: a ParseError now, so only this source fails."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>'
+        b"<item><title>Bishkek &#xD800; news</title><link>https://e.example/4</link>"
+        b"</item></channel></rss>"
+    )
+    with pytest.raises(ParseError, match="the parser failed"):
+        parse("https://e.example/feed", FetchResult("https://e.example/feed", body, {}))
+
+
 def test_guid_falls_back_to_a_stable_hash() -> None:
     first, second = load("guid_and_link_missing.xml"), load("guid_and_link_missing.xml")
     assert first == second

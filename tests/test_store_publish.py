@@ -309,6 +309,31 @@ def test_titles_and_outlet_names_are_escaped(store: Store, config: Config) -> No
     assert "&lt;script&gt;" in index
 
 
+def test_a_stored_language_that_is_not_a_tag_is_left_out_when_published(
+    store: Store, config: Config
+) -> None:
+    """Items stored before languages were checked (``ru_ru``, ``fr, en``)
+    must not make a feed invalid: the Atom schema checks xml:lang."""
+    add(
+        store,
+        entry(SOURCE_A, 1, "Kazakhstan opens a new airport", language="ru_ru"),
+        entry(SOURCE_B, 2, "Kyrgyzstan builds a road", language="fr, en"),
+    )
+
+    config = replace(config, output=replace(config.output, json_feed=True))
+    publish(store, config)
+
+    for slug in ("kazakhstan", "kyrgyzstan"):
+        assert_valid_atom(config.output.dir / f"{slug}.xml")
+    kazakhstan = (config.output.dir / "kazakhstan.xml").read_text(encoding="utf-8")
+    assert 'xml:lang="ru-ru"' in kazakhstan
+    assert "fr, en" not in (config.output.dir / "kyrgyzstan.xml").read_text(encoding="utf-8")
+    assert "fr, en" not in (config.output.dir / "kyrgyzstan.json").read_text(encoding="utf-8")
+    assert '"language": "ru-ru"' in (config.output.dir / "kazakhstan.json").read_text(
+        encoding="utf-8"
+    )
+
+
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
     path = tmp_path / "f.xml"
 

@@ -220,3 +220,34 @@ def test_a_bug_storing_one_source_ends_the_refresh_with_it_and_loses_nothing(
         guids = [(item.source_url, item.guid) for item in store.all_items()]
     assert len(guids) == len(set(guids)) > 10
     assert {url for url, _ in guids} == set(urls)
+
+
+def test_a_bug_reading_one_source_fails_that_source_only(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """An unexpected error while a body is read (a parser's bug met on
+    hostile content) fails its source, logged with its traceback; the other
+    sources are stored, and the next refresh tries the source again."""
+    names = ("fr_rss.xml", "ru_rss.xml")
+    urls = [server.serve(f"/{name}", (DATA / "feeds" / name).read_bytes()) for name in names]
+    fetch = {"host_delay": 0, "allow_private": True, "per_host": 4}
+    config = load_config(write_config(tmp_path, [{"url": url} for url in urls], fetch=fetch))
+    read = prepare.read
+
+    def buggy(source: Source, *args: Any) -> Any:
+        if source.url == urls[1]:
+            raise RuntimeError("a bug in a parser")
+        return read(source, *args)
+
+    with open_store(config.storage) as store:
+        monkeypatch.setattr(prepare, "read", buggy)  # bodies are read in a thread: few sources
+        report = refresh(config, store, classifier=Classifier())
+        assert [r.status.value for r in report.sources] == ["ok", "error"]
+        assert report.sources[1].error == "could not be read: RuntimeError: a bug in a parser"
+        logged = [r for r in caplog.records if "could not be read" in r.getMessage()]
+        assert logged and logged[0].exc_info is not None
+        assert {item.source_url for item in store.all_items()} == {urls[0]}
+        monkeypatch.setattr(prepare, "read", read)
+        report = refresh(config, store, force=True)
+        assert [r.status.value for r in report.sources] == ["not_modified", "ok"]
+        assert {item.source_url for item in store.all_items()} == set(urls)
