@@ -6,7 +6,8 @@ fields :mod:`.parse` needs from a well-formed RSS 2.0 or Atom 1.0 document
 into the same dictionary shape feedparser produces, so one conversion serves
 both. Anything unusual returns None and the document goes to feedparser, which
 copes with everything (ill-formed XML, RSS 0.9x and 1.0, CDF, XHTML content,
-a charset header that contradicts the XML declaration, dates in odd formats).
+a charset header that contradicts the XML declaration, dates in odd formats,
+links relative to an ``xml:base``).
 
 The parser never resolves entities, loads a DTD or touches the network; the
 caller has already removed any DTD that declares entities.
@@ -88,8 +89,8 @@ def _check(element: etree._Element, known: set[str], skipped: tuple[str, ...] = 
 def parse_fast(body: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
     """``{"feed": {...}, "entries": [...]}`` in feedparser's shape, or None to
     let feedparser handle the document."""
-    if _charset_conflict(body, headers) or _c1_characters(body):
-        return None
+    if _charset_conflict(body, headers) or _c1_characters(body) or b"xml:base" in body:
+        return None  # feedparser resolves links against xml:base; this path does not
     try:
         root = etree.fromstring(body, _PARSER)
     except (etree.XMLSyntaxError, ValueError):

@@ -74,3 +74,20 @@ def test_the_usual_rss_dates_read_as_email_utils_reads_them() -> None:
         expected = email.utils.parsedate_to_datetime(value)
         assert fast == (expected.replace(tzinfo=UTC) if expected.tzinfo is None else expected)
     assert read > 10_000
+
+
+def test_links_relative_to_an_xml_base_are_resolved_against_it() -> None:
+    """The fast path does not read xml:base: such documents go to feedparser,
+    so a link resolves as the feed means it, not against the fetched URL."""
+    body = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://steppe.example/">
+  <title>Steppe</title><id>tag:steppe.example,2026:feed</id><updated>2026-11-27T10:00:00Z</updated>
+  <entry xml:base="https://other.example/articles/">
+    <title>Sommet au Kazakhstan</title><id>tag:steppe.example,2026:1</id>
+    <updated>2026-11-27T10:00:00Z</updated><link href="kz-sommet"/>
+  </entry>
+</feed>"""
+    assert parse_fast(body, {}) is None
+    fetched = FetchResult("http://127.0.0.1:8765/feed.atom", body, {})
+    parsed = parse_module.parse("http://127.0.0.1:8765/feed.atom", fetched)
+    assert [e.link for e in parsed.entries] == ["https://other.example/articles/kz-sommet"]
