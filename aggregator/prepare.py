@@ -107,12 +107,20 @@ def prepare(
 
 def changed_entries(entries: Iterable[Entry], known: Mapping[str, str]) -> list[tuple[Entry, str]]:
     """The entries that are new or changed, with their content hashes; ``known``
-    maps the guids stored for their source to their content hashes."""
-    return [
-        (entry, digest)
-        for entry in entries
-        if known.get(entry.guid) != (digest := content_hash(entry))
-    ]
+    maps the guids stored for their source to their content hashes.
+
+    An entry whose guid an earlier entry of the document has is left out: two
+    different items under one id would replace each other in the store at
+    every refresh, and readers would see the survivor updated each time."""
+    seen: set[str] = set()
+    changed = []
+    for entry in entries:
+        if entry.guid in seen:
+            continue
+        seen.add(entry.guid)
+        if known.get(entry.guid) != (digest := content_hash(entry)):
+            changed.append((entry, digest))
+    return changed
 
 
 def prepare_entries(

@@ -192,6 +192,22 @@ def test_seen_items_are_skipped_and_changed_ones_updated(store: Store) -> None:
     assert store.count_items() == 1
 
 
+def test_a_guid_repeated_in_one_document_keeps_its_first_item(store: Store) -> None:
+    """Two different items under one guid would replace each other at every
+    refresh (and readers would see the survivor updated each time): the
+    first is kept, the later ones are left out."""
+    first = entry(SOURCE_A, 1, "Uzbekistan raises the minimum wage")
+    other = entry(SOURCE_A, 1, "Tashkent opens a new metro line", link="https://a.example/2")
+
+    with store.transaction():
+        store.ensure_source(SOURCE_A)
+        stored = ingester(store).ingest(SOURCE_A.url, [first, other], NOW)
+        again = ingester(store).ingest(SOURCE_A.url, [first, other], NOW + timedelta(hours=1))
+
+    assert (stored.new, stored.changed, again.new, again.changed) == (1, 0, 0, 0)
+    assert [item.title for item in store.all_items()] == ["Uzbekistan raises the minimum wage"]
+
+
 def test_a_changed_item_is_matched_by_its_new_text(store: Store) -> None:
     """A correction changes what later reports are matched against: the
     canonical URL, the fingerprint and the signature of the new text."""
