@@ -161,8 +161,22 @@ class Story:
         )
 
     @property
+    def outlets(self) -> tuple[StoredItem, ...]:
+        """The other outlets' reports an entry names: the first of each outlet
+        other than the representative's."""
+        first: dict[str, StoredItem] = {}
+        for other in self.others:
+            if other.source_url != self.representative.source_url:
+                first.setdefault(other.source_url, other)
+        return tuple(first.values())
+
+    @property
     def updated(self) -> datetime:
-        return max(item.changed for item in self.items)
+        """When the entry last changed as readers see it: its representative's
+        text, or another outlet joining. A copy from the representative's own
+        outlet (under a tracking URL, say), or another report of an outlet
+        already named, is not shown, so it does not make the entry look updated."""
+        return max((self.representative.changed, *(other.first_seen for other in self.outlets)))
 
 
 #: Stories a filtered output looks through to fill its entries.
@@ -318,13 +332,9 @@ def entry_html(story: Story) -> str:
     each named once with its first link."""
     item = story.representative
     parts = [item.summary or f"<p>{html.escape(item.title)}</p>"]
-    outlets: dict[str, StoredItem] = {}
-    for other in story.others:
-        if other.source_url != item.source_url:
-            outlets.setdefault(other.source_url, other)
-    if outlets:
+    if story.outlets:
         links = []
-        for other in outlets.values():
+        for other in story.outlets:
             name = html.escape(other.source_name)
             links.append(f'<a href="{html.escape(other.link)}">{name}</a>' if other.link else name)
         parts.append(f"<p>Also reported by: {', '.join(links)}.</p>")

@@ -88,7 +88,7 @@ CREATE TABLE items (
     updated TEXT,                    -- from the feed, ISO 8601 UTC
     date TEXT NOT NULL,              -- sort date: published, but never after first_seen
     first_seen TEXT NOT NULL,        -- when this store first saw the item
-    changed TEXT NOT NULL,           -- when the stored text last changed
+    changed TEXT NOT NULL,           -- when its published text last changed
     relevant INTEGER NOT NULL,       -- 0: not about the region, never published
     countries TEXT NOT NULL,         -- country codes, strongest first, space-separated
     regional INTEGER NOT NULL,       -- about Central Asia as a whole
@@ -680,13 +680,24 @@ class Store:
         """Replace the text of an item already stored under the same guid, and
         what is computed from it (its story stays); return what it was.
         ``explanation`` is :func:`explanation_json` of ``classification``, if
-        already computed."""
+        already computed.
+
+        Its ``changed`` time (the published entry's ``updated``) moves only
+        when something published changes: its title, summary, link, language
+        or countries, not its categories or author alone."""
         row = self._execute(
-            "SELECT id, story_id, date, relevant FROM items WHERE source_url = ? AND guid = ?",
+            """SELECT id, story_id, date, relevant, title, summary, link, language,
+                 countries, regional, changed
+               FROM items WHERE source_url = ? AND guid = ?""",
             (entry.source_url, entry.guid),
         ).fetchone()
         if row is None:
             raise StoreError(f"no stored item {entry.guid!r} of {entry.source_url}")
+        relevant, countries, regional, explanation = _classification_columns(
+            classification, explanation
+        )
+        shown = (entry.title, entry.summary, entry.link, entry.language, countries, regional)
+        changed = row[10] if tuple(row[4:10]) == shown else _iso(now)
         self._execute(
             """UPDATE items SET content_hash = ?, link = ?, title = ?, summary = ?,
                  author = ?, language = ?, categories = ?, updated = ?, changed = ?,
@@ -702,8 +713,11 @@ class Store:
                 entry.language,
                 _JSON.encode(list(entry.categories)),
                 _iso(entry.updated),
-                _iso(now),
-                *_classification_columns(classification, explanation),
+                changed,
+                relevant,
+                countries,
+                regional,
+                explanation,
                 canonical_url,
                 fingerprint,
                 signature,

@@ -402,6 +402,37 @@ def test_reworded_report_from_another_outlet_joins_the_story(store: Store, confi
     assert (joined.joined_by, joined.similarity is not None) == ("similar", True)
 
 
+def test_an_entry_looks_updated_only_when_readers_see_a_change(
+    store: Store, config: Config
+) -> None:
+    """``updated`` moves when the representative's text changes or another
+    outlet joins; not for a copy from the same outlet under a tracking URL,
+    nor for an edit of what is not published (its categories)."""
+    first = entry(SOURCE_A, 1, "Uzbekistan reforms its cotton sector")
+    add(store, first)
+    publish(store, config)
+    published = entries(config.output.dir / "uzbekistan.xml")[0]
+
+    def updated_after(*items: Entry, hours: int) -> str:
+        add(store, *items, now=NOW + timedelta(hours=hours))
+        publish(store, config)
+        [shown] = entries(config.output.dir / "uzbekistan.xml")
+        assert shown["id"] == published["id"]
+        return str(shown["updated"])
+
+    tracked = entry(SOURCE_A, 2, first.title, link=f"{first.link}?utm_source=rss&fbclid=x",
+                    summary=first.summary, published=first.published)  # fmt: skip
+    assert updated_after(tracked, hours=1) == published["updated"]
+    assert updated_after(replace(first, categories=("Economy",)), hours=2) == published["updated"]
+    other = entry(SOURCE_B, 3, first.title, summary=first.summary, published=first.published)
+    assert updated_after(other, hours=3) == "2026-11-25T15:00:00Z"  # Outlet B joined
+    edited = replace(first, title="Uzbekistan reforms its cotton sector, ending quotas")
+    assert updated_after(edited, hours=4) == "2026-11-25T16:00:00Z"
+    assert updated_after(replace(other, categories=("Agriculture",)), hours=5) == (
+        "2026-11-25T16:00:00Z"
+    )
+
+
 def test_source_priority_chooses_the_representative(store: Store, tmp_path: Path) -> None:
     original = entry(SOURCE_A, 1, "Tajikistan opens the Rogun dam's second turbine today")
     copy = entry(SOURCE_B, 2, original.title, summary=original.summary, published=NOW)
