@@ -80,6 +80,21 @@ CLASSIFIER = Classifier()
         ("Iraqi Turkmen parties protest Kirkuk vote", (), False),
         ("East Turkestan activists rally in Istanbul", (), False),
         ("Central Asian Shepherd wins dog show", (), False),
+        # minorities abroad, named with their city or province only
+        ("Turkmen Front wins seats in Kirkuk council", (), False),
+        ("Туркмены Алеппо просят помощи", (), False),
+        ("Les Turkmènes d'Alep fuient les combats", (), False),
+        ("Uzbek commander killed in Faryab clash", (), False),
+        ("Panjshir resistance: Tajik commanders regroup", (), False),
+        ("Massoud, le chef tadjik du Panchir", (), False),
+        # the Fergana news agency, an IMF department, a river shared with Uzbekistan
+        ("Главреда «Фергана» включили в реестр иноагентов", (), False),
+        ("IMF's Middle East and Central Asia Department upgrades Egypt outlook", (), False),
+        ("US envoy for South and Central Asia visits Islamabad", (), False),
+        ("Uzbekistan builds new hydropower plants on the Naryn river", ("uz",), False),
+        ("Узбекистан строит ГЭС на реке Нарын", ("uz",), False),
+        ("В Фергане открыли новый завод", ("uz",), False),
+        ("Naryn region hit by snowstorm", ("kg",), False),
     ],
 )
 def test_classify_text(text: str, countries: tuple[str, ...], regional: bool) -> None:
