@@ -169,8 +169,9 @@ async def _refresh(
     now = clock()
     with store.transaction():
         store.lock_items()
+        renamed = follow_renamed_sources(store, config.sources)
         pruned = store.prune(now - retention, now, now - RETENTION_MEMORY * retention)
-        if pruned:
+        if pruned or renamed:
             store.bump_generation()
     if pruned:
         log.info("pruned %d items older than %g days", pruned, config.retention_days)
@@ -226,6 +227,35 @@ async def _refresh(
         log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))
     published = publish_if_changed(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
+
+
+def follow_renamed_sources(store: Store, sources: Iterable[Source]) -> int:
+    """Give a configured source that the store does not know yet the stored
+    source it replaces, if there is exactly one: the one no longer configured
+    that redirected permanently to its URL (a refresh says "moved permanently
+    to ...: update feeds.yaml"), else the one no longer configured with the
+    same name (when no other new source has that name). Its items stay its
+    own: they are not stored again under the new URL, nor credited to their
+    outlet twice. Call inside a transaction; return how many were renamed."""
+    sources = list(sources)
+    configured = {source.url for source in sources}
+    stored = store.sources()
+    orphans = [state for state in stored if state.url not in configured]
+    known = {state.url for state in stored}
+    new = [source for source in sources if source.url not in known]
+    renamed = 0
+    for source in new if orphans else ():
+        candidates = [o for o in orphans if o.moved_to == source.url]
+        if not candidates and sum(s.name == source.name for s in new) == 1:
+            candidates = [o for o in orphans if o.name == source.name]
+        if len(candidates) != 1:
+            continue
+        old = candidates[0]
+        items = store.rename_source(old.url, source.url)
+        orphans.remove(old)
+        renamed += 1
+        log.info("source=%s renamed from %s, with its %d items", source.url, old.url, items)
+    return renamed
 
 
 async def _reporting(

@@ -294,7 +294,7 @@ def _entry(story: Story) -> etree._Element:
     _sub(entry, "id", story.uid)
     _sub(entry, "title", item.title, type="text")
     _sub(entry, "updated", site.rfc3339(story.updated))
-    _sub(entry, "published", site.rfc3339(item.published or item.date))
+    _sub(entry, "published", site.rfc3339(item.date))
     _sub(_sub(entry, "author"), "name", item.source_name)
     if item.link:
         _sub(entry, "link", rel="alternate", type="text/html", href=item.link)

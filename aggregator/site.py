@@ -86,7 +86,7 @@ def _headline(story: Story) -> str:
     item = story.representative
     text = html.escape(item.title)
     link = f'<a href="{html.escape(item.link)}">{text}</a>' if item.link else text
-    day = (item.published or item.date).strftime("%Y-%m-%d")
+    day = item.date.strftime("%Y-%m-%d")
     more = f", +{len(story.others)}" if story.others else ""
     return f"{link} <small>({html.escape(item.source_name)}, {day}{more})</small>"
 
@@ -131,7 +131,7 @@ def json_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
             "id": story.uid,
             "title": item.title,
             "content_html": entry_html(story),
-            "date_published": rfc3339(item.published or item.date),
+            "date_published": rfc3339(item.date),
             "date_modified": rfc3339(story.updated),
             "authors": [{"name": item.source_name}],
             "tags": list(story.labels),

@@ -483,6 +483,23 @@ class Store:
             (source.url, source.name),
         )
 
+    def rename_source(self, old: str, new: str) -> int:
+        """Move the stored source ``old``, with its items, to the URL ``new``,
+        which the store does not know yet; return how many items moved. Its
+        validators and schedule are dropped: the new URL is fetched afresh."""
+        self._execute(
+            """INSERT INTO sources (url, name, title, link, last_attempt, last_success)
+               SELECT ?, name, title, link, last_attempt, last_success FROM sources
+               WHERE url = ?""",
+            (new, old),
+        )
+        moved = self._execute(
+            "UPDATE items SET source_url = ? WHERE source_url = ?", (new, old)
+        ).rowcount
+        self._execute("UPDATE pruned SET source_url = ? WHERE source_url = ?", (new, old))
+        self._execute("DELETE FROM sources WHERE url = ?", (old,))
+        return int(moved)
+
     def record_success(
         self,
         source: Source,

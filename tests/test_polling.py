@@ -13,7 +13,7 @@ from aggregator.pipeline import refresh
 from aggregator.store import Store, open_store
 from aggregator.types import Config, RunReport, Status
 
-from .support import DATA, FeedServer, Route, write_config
+from .support import DATA, FeedServer, Route, entries, write_config
 
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
 FEED = (DATA / "feeds" / "fr_rss.xml").read_bytes()
@@ -192,3 +192,49 @@ def test_a_source_can_have_its_own_interval(server: FeedServer, setup: Setup, cl
     state = store.source(url)
     assert state is not None and state.next_attempt is not None
     assert T0 + timedelta(hours=3) <= state.next_attempt <= T0 + timedelta(hours=3.15)
+
+
+@pytest.mark.parametrize("name", ["Outlet", "Renamed outlet"])
+def test_following_the_advice_to_update_feeds_yaml_keeps_the_items(
+    server: FeedServer, setup: Setup, clock: Clock, tmp_path: Path, name: str
+) -> None:
+    """After "moved permanently to NEW: update feeds.yaml", the source under
+    its new URL takes over the stored one (found by its redirect, or by its
+    name): its items are not stored again, so no entry is duplicated or
+    looks updated, and they are not credited to their own outlet twice."""
+    new = server.serve("/new", FEED)
+    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
+    config, store = setup(old)
+    run(config, store, clock)
+    before = [(item.guid, item.changed) for item in store.all_items()]
+    published = [(e["id"], e["updated"]) for e in entries(config.output.dir / "kazakhstan.xml")]
+
+    clock.now += timedelta(hours=1)
+    edited = config.path.read_text(encoding="utf-8").replace(old, new)
+    config.path.write_text(edited.replace("name: Outlet", f"name: {name}"), encoding="utf-8")
+    config = load_config(config.path)
+    report = run(config, store, clock)
+
+    assert [(r.source.url, r.new, r.changed) for r in report.sources] == [(new, 0, 0)]
+    assert [(item.guid, item.changed) for item in store.all_items()] == before
+    assert {item.source_url for item in store.all_items()} == {new}
+    assert [state.url for state in store.sources()] == [new]
+    kazakhstan = entries(config.output.dir / "kazakhstan.xml")
+    assert [(e["id"], e["updated"]) for e in kazakhstan] == published
+    assert published and not any("Also reported by" in str(e["content"]) for e in kazakhstan)
+
+
+def test_a_new_source_with_another_name_and_no_redirect_is_a_new_outlet(
+    server: FeedServer, setup: Setup, clock: Clock
+) -> None:
+    first = server.serve("/first", FEED)
+    second = server.serve("/second", FEED)
+    config, store = setup(first)
+    run(config, store, clock)
+    edited = config.path.read_text(encoding="utf-8").replace(first, second)
+    config.path.write_text(edited.replace("name: Outlet", "name: Another"), encoding="utf-8")
+
+    report = run(load_config(config.path), store, clock)
+
+    assert report.sources[0].new > 0
+    assert {state.url for state in store.sources()} == {first, second}

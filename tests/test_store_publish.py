@@ -350,6 +350,24 @@ def test_a_stored_language_that_is_not_a_tag_is_left_out_when_published(
     )
 
 
+def test_an_item_dated_in_the_future_is_published_as_of_when_it_was_seen(
+    store: Store, config: Config
+) -> None:
+    """A date in the future would keep an entry at the top of readers' lists
+    for days: it is published, and sorted, as of when the store first saw it."""
+    add(store, entry(SOURCE_A, 1, "Kazakhstan opens a new airport",
+                     published=NOW + timedelta(days=3)))  # fmt: skip
+    config = replace(config, output=replace(config.output, json_feed=True))
+
+    publish(store, config)
+
+    kazakhstan = (config.output.dir / "kazakhstan.xml").read_text(encoding="utf-8")
+    assert "<published>2026-11-25T12:00:00Z</published>" in kazakhstan
+    assert "2026-11-28" not in kazakhstan
+    json_feed = (config.output.dir / "kazakhstan.json").read_text(encoding="utf-8")
+    assert '"date_published": "2026-11-25T12:00:00Z"' in json_feed
+
+
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
     path = tmp_path / "f.xml"
 
