@@ -256,6 +256,36 @@ def test_summary_mentions_count_half_when_the_title_is_about_elsewhere() -> None
 
 
 @pytest.mark.parametrize(
+    ("title", "summary", "hint", "countries"),
+    [
+        # world news naming a Central Asian country in a list: in passing
+        ("Ces pays où le niqab est interdit",
+         "<p>Le niqab est interdit en France, en Belgique et au Tadjikistan.</p>", None, ()),
+        ("The world's most isolated countries",
+         "<p>North Korea, Eritrea and Turkmenistan top the list.</p>", None, ()),
+        ("OPEC+ to raise output again",
+         "<p>Members include Saudi Arabia, Russia and Kazakhstan.</p>", None, ()),
+        # about the region, in the summary only
+        ("Floods kill 12", "<p>Floods in Kazakhstan's Kostanay region killed 12.</p>", None,
+         ("kz",)),
+        ("Gas prices rise", "<p>Buyers include Uzbekistan.</p>", None, ("uz",)),
+        # a Central Asian outlet's item is about its country
+        ("Gas pipeline deal signed", "<p>Russia and Kazakhstan signed a gas deal.</p>", "kz",
+         ("kz",)),
+        ("Gas pipeline deal signed", "<p>Russia and Kazakhstan signed a gas deal.</p>", None, ()),
+    ],
+)  # fmt: skip
+def test_a_summary_listing_foreign_places_as_strongly_mentions_in_passing(
+    title: str, summary: str, hint: str | None, countries: tuple[str, ...]
+) -> None:
+    """When the title names no place, a summary that names foreign places at
+    least as strongly as Central Asian ones (a list of countries in a world
+    news item) counts its Central Asian matches half, unless the source is a
+    Central Asian outlet: a wrong country is worse than a missed item."""
+    assert CLASSIFIER.classify(entry(title, summary), hint).countries == countries
+
+
+@pytest.mark.parametrize(
     ("text", "hint", "countries"),
     [
         ("Курс доллара в обменных бюро на 12 мая", "kg", ("kg",)),  # no evidence: the hint

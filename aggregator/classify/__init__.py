@@ -12,9 +12,12 @@ short or common forms match only with their exact capitalisation.
 Each match scores ``KIND_POINTS[kind] * FIELD_WEIGHT[field]``. The title says
 what an item is *about*; the summary may only *mention* a place. So when the
 title names a foreign place and no Central Asian one, the item's other
-Central Asian matches count half; and when the title names a foreign place at
-least as strongly as Central Asian ones, its demonyms, towns, provinces and
-landmarks count half (Kazakh eagle hunters in Mongolia, Talas in Turkey).
+Central Asian matches count half, as they do when the title names no place
+and the summary names foreign places at least as strongly (a list of
+countries), unless the source has a ``country:`` hint; and when the title
+names a foreign place at least as strongly as Central Asian ones, its
+demonyms, towns, provinces and landmarks count half (Kazakh eagle hunters in
+Mongolia, Talas in Turkey).
 A country is kept when its score reaches ``THRESHOLD`` and ``RELATIVE``
 times the strongest country's; the strongest is the primary (ties go to the
 source's hint, then to the country named first). An item is regional when
@@ -297,16 +300,26 @@ class Classifier:
             for field, value in fields.items()
             for term, text in self.gazetteer.find(value)
         ]
-        title_foreign = title_local = 0.0
+        title_foreign = title_local = body_foreign = body_local = 0.0
         for field, term, _ in found:
+            points = KIND_POINTS.get(term.kind, 1.0)
             if field == "title":
-                points = KIND_POINTS.get(term.kind, 1.0)
                 if term.label == FOREIGN:
                     title_foreign += points
                 else:
                     title_local += points
+            elif term.label == FOREIGN:
+                body_foreign += points
+            else:
+                body_local += points
         # The title is about somewhere else: Central Asia is mentioned in passing.
         passing = title_foreign > 0 and title_local == 0
+        # The title names no place, and the summary names foreign places at
+        # least as strongly as Central Asian ones (a list of countries, in a
+        # world news item): in passing too, unless the source is a Central
+        # Asian outlet (its hint), whose items are about its country.
+        if title_local == 0 and hint is None and body_foreign > 0:
+            passing = passing or body_foreign >= body_local
         # The title names a foreign place at least as strongly: a people or a
         # town name may be a minority or a namesake there (Kazakhs in Mongolia,
         # Talas in Turkey).
