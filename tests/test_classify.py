@@ -95,6 +95,19 @@ CLASSIFIER = Classifier()
         ("Узбекистан строит ГЭС на реке Нарын", ("uz",), False),
         ("В Фергане открыли новый завод", ("uz",), False),
         ("Naryn region hit by snowstorm", ("kg",), False),
+        # datelines, history, namesakes
+        ("ALMATY, Kazakhstan (AP) — Kyrgyzstan's president signs a law", ("kg",), False),
+        ("Астана. Казинформ — Ураган обрушился на побережье Флориды", (), False),
+        ("ASTANA. KAZINFORM – Tokayev met investors in Astana", ("kz",), False),
+        ("Astana guarantors meet on Syria's Idlib", (), False),
+        ("Central Asian tortoise smuggling ring busted at Heathrow", (), False),
+        ("Среднеазиатская черепаха: как ухаживать за питомцем", (), False),
+        ("В кафе «Бишкек» в Москве произошла драка", (), False),
+        ("Governor-General of Turkestan Kaufman's letters published", (), False),
+        ("Frunze Naval Academy graduates sworn in", (), False),
+        ("Академик Роберт Нигматулин выступил на форуме", (), False),
+        ("Ерлан Нигматулин встретился с депутатами", ("kz",), False),
+        ("Станцию метро «Алма-Атинская» закроют на ремонт", (), False),
     ],
 )
 def test_classify_text(text: str, countries: tuple[str, ...], regional: bool) -> None:
