@@ -19,7 +19,7 @@ import hashlib
 import re
 import unicodedata
 import uuid
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .classify import markup_text
 from .classify.text import CodePageFold
@@ -48,7 +48,8 @@ def canonical_url(url: str) -> str:
     prefixes, default ports, the fragment, tracking parameters, a trailing
     ``/amp`` path segment and a trailing slash; sorts the remaining query.
     Two URLs with the same result are treated as one article. The result is
-    a key, not a link to publish: publish the original URL.
+    a key, not a link to publish: publish the original URL, without its
+    tracking parameters (:func:`without_tracking`).
     """
     url = url.strip()
     if (plain := _PLAIN_URL.fullmatch(url)) is not None:
@@ -88,6 +89,22 @@ _HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
 #: fragment, and a path of printable ASCII without doubled slashes: only a
 #: trailing slash, an ``/amp`` segment or a host prefix can change in it.
 _PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)((?:/[!\"$-.0->@-~]+)*/?)")
+
+
+def without_tracking(url: str) -> str:
+    """``url`` without its tracking parameters (:data:`TRACKING_PARAMS`,
+    :data:`TRACKING_PREFIXES`): the link to publish. Everything else is kept
+    as written, the other parameters in their order and encoding."""
+    rest, hash_mark, fragment = url.partition("#")
+    base, mark, query = rest.partition("?")
+    if not mark:
+        return url
+    kept = [
+        pair
+        for pair in query.split("&")
+        if pair and not _is_tracking(unquote_plus(pair.split("=")[0]))
+    ]
+    return f"{base}{'?' if kept else ''}{'&'.join(kept)}{hash_mark}{fragment}"
 
 
 def _is_tracking(name: str) -> bool:

@@ -36,6 +36,7 @@ from lxml import etree
 from . import __version__, site
 from .classify import LABELS
 from .classify.text import fold, term_tokens, tokens
+from .dedupe import without_tracking
 from .fetch import ping_hub
 from .store import Store, StoredItem
 from .types import COUNTRIES, REGION, Config, PublishReport, language_tag
@@ -297,7 +298,7 @@ def _entry(story: Story) -> etree._Element:
     _sub(entry, "published", site.rfc3339(item.date))
     _sub(_sub(entry, "author"), "name", item.source_name)
     if item.link:
-        _sub(entry, "link", rel="alternate", type="text/html", href=item.link)
+        _sub(entry, "link", rel="alternate", type="text/html", href=without_tracking(item.link))
     for label in story.labels:
         _sub(entry, "category", term=label, label=LABELS[label], scheme=CATEGORY_SCHEME)
     _sub(entry, "content", entry_html(story), type="html")
@@ -336,7 +337,8 @@ def entry_html(story: Story) -> str:
         links = []
         for other in story.outlets:
             name = html.escape(other.source_name)
-            links.append(f'<a href="{html.escape(other.link)}">{name}</a>' if other.link else name)
+            link = without_tracking(other.link) if other.link else None
+            links.append(f'<a href="{html.escape(link)}">{name}</a>' if link else name)
         parts.append(f"<p>Also reported by: {', '.join(links)}.</p>")
     return "\n".join(parts)
 

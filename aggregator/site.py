@@ -17,6 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
+from .dedupe import without_tracking
 from .types import Config, language_tag
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def index_html(listing: Sequence[tuple[Output, Sequence[Story]]], config: Config
 def _headline(story: Story) -> str:
     item = story.representative
     text = html.escape(item.title)
-    link = f'<a href="{html.escape(item.link)}">{text}</a>' if item.link else text
+    link = f'<a href="{html.escape(without_tracking(item.link))}">{text}</a>' if item.link else text
     day = item.date.strftime("%Y-%m-%d")
     more = f", +{len(story.others)}" if story.others else ""
     return f"{link} <small>({html.escape(item.source_name)}, {day}{more})</small>"
@@ -137,7 +138,7 @@ def json_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
             "tags": list(story.labels),
         }
         if item.link:
-            entry["url"] = item.link
+            entry["url"] = without_tracking(item.link)
         if language := language_tag(item.language):
             entry["language"] = language
         feed["items"].append(entry)

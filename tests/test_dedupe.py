@@ -18,6 +18,7 @@ from aggregator.dedupe import (
     fingerprint,
     normalize_text,
     story_uid,
+    without_tracking,
 )
 from aggregator.types import Entry
 
@@ -256,3 +257,20 @@ def test_story_uid_is_the_standard_uuid5_of_source_and_guid(guid: str) -> None:
     # Published ids must never change: the fast construction is uuid5 exactly.
     expected = uuid.uuid5(uuid.NAMESPACE_URL, f"{BASE.source_url}\n{guid}").urn
     assert story_uid(replace(BASE, guid=guid)) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "published"),
+    [
+        ("https://a.example/x", "https://a.example/x"),
+        ("https://a.example/x?utm_source=rss&utm_medium=feed", "https://a.example/x"),
+        ("https://a.example/x?id=5&fbclid=abc#top", "https://a.example/x?id=5#top"),
+        ("https://a.example/x?q=a%20b&UTM_Campaign=z&p=2", "https://a.example/x?q=a%20b&p=2"),
+        ("https://a.example/x?a=1&&b=2", "https://a.example/x?a=1&b=2"),
+        ("https://a.example/x#part?utm_source=rss", "https://a.example/x#part?utm_source=rss"),
+        ("https://A.example/x/?b=2&a=1", "https://A.example/x/?b=2&a=1"),  # the rest as written
+    ],
+)
+def test_published_links_lose_their_tracking_parameters_only(url: str, published: str) -> None:
+    assert without_tracking(url) == published
+    assert canonical_url(without_tracking(url)) == canonical_url(url)

@@ -257,9 +257,10 @@ def test_same_canonical_url_or_fingerprint_joins_the_story(store: Store, config:
 
     feed = entries(config.output.dir / "tajikistan.xml")
     assert [e["title"] for e in feed] == [original.title]
-    # Outlet B reported it twice (tracking URL, copy): named once, with its first link.
+    # Outlet B reported it twice (tracking URL, copy): named once, with its first link
+    # (its tracking parameters left out).
     assert str(feed[0]["content"]).endswith(
-        '<p>Also reported by: <a href="https://a.example/news/1?utm_source=x">Outlet B</a>.</p>'
+        '<p>Also reported by: <a href="https://a.example/news/1">Outlet B</a>.</p>'
     )
 
 
@@ -366,6 +367,23 @@ def test_an_item_dated_in_the_future_is_published_as_of_when_it_was_seen(
     assert "2026-11-28" not in kazakhstan
     json_feed = (config.output.dir / "kazakhstan.json").read_text(encoding="utf-8")
     assert '"date_published": "2026-11-25T12:00:00Z"' in json_feed
+
+
+def test_links_are_published_without_tracking_parameters(store: Store, config: Config) -> None:
+    tracked = "https://a.example/news/1?id=7&utm_source=rss&utm_medium=feed&fbclid=x"
+    add(store, entry(SOURCE_A, 1, "Kazakhstan opens a new airport", link=tracked),
+        entry(SOURCE_B, 2, "Kazakhstan opens a new airport",
+              link="https://b.example/news/2?utm_campaign=z", published=NOW))  # fmt: skip
+    config = replace(config, output=replace(config.output, json_feed=True))
+
+    publish(store, config)
+
+    [published] = entries(config.output.dir / "kazakhstan.xml")
+    assert published["link"] == "https://a.example/news/1?id=7"
+    assert 'href="https://b.example/news/2"' in str(published["content"])
+    for name in ("kazakhstan.xml", "kazakhstan.json", "index.html"):
+        text = (config.output.dir / name).read_text(encoding="utf-8")
+        assert "utm_" not in text and "fbclid" not in text, name
 
 
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
