@@ -73,6 +73,8 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
     """
     if result.body is None:
         raise ValueError("parse() needs a body")
+    if not result.body.strip():
+        raise ParseError(source_url, "an empty body, not a feed")
     body = defuse(source_url, result.body)
     headers = dict(result.headers)
     body, headers = fix_cyrillic_encoding(body, headers)
@@ -114,7 +116,7 @@ def _feedparser(
         raise ParseError(
             source_url, f"not a feed: the parser failed ({type(e).__name__}: {e})"
         ) from e
-    if not parsed.version and not parsed.entries:
+    if not parsed.get("version") and not parsed.get("entries"):
         problem = parsed.get("bozo_exception") or "no RSS or Atom content found"
         looks_html = b"<html" in body[:2048].lower()
         reason = "an HTML page, not a feed" if looks_html else f"not a feed ({problem})"

@@ -116,6 +116,7 @@ def farm() -> Iterator[tuple[FeedServer, list[dict[str, object]]]]:
         "/quadratic.xml": Route(quadratic_blowup(kilobytes=50, references=4000)),
         "/xxe.xml": Route(XXE),
         "/surrogate.xml": Route(SURROGATE),
+        "/empty.xml": Route(b""),
         "/language.xml": Route(BAD_LANGUAGE),
         "/loop-a": Route(b"", status=302, headers={"Location": "/loop-b"}),
         "/loop-b": Route(b"", status=302, headers={"Location": "/loop-a"}),
@@ -159,6 +160,7 @@ def test_hostile_sources_are_contained_and_the_others_publish(
         "page.html": "an HTML page, not a feed",
         "malformed.xml": "not a feed",
         "surrogate.xml": "not a feed: the parser failed",
+        "empty.xml": "an empty body, not a feed",
         "loop-a": "redirects",
     }.items():
         assert "error" in lines[name] and reason in lines[name], lines[name]
