@@ -2,7 +2,8 @@
 
 Exit codes: 0 the command completed (a refresh completes even when some
 sources failed: they are reported); 1 invalid configuration; 3 unusable
-store; 75 another refresh holds the store's lock; 2 wrong usage (click's own).
+store; 4 the output folder cannot be written; 75 another refresh holds the
+store's lock; 2 wrong usage (click's own).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import click
 from . import __version__
 from .classify import LABELS, Classifier
 from .config import load_config
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, OutputError, StoreError
 from .lock import Locked, refresh_lock
 from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
@@ -33,6 +34,8 @@ from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, S
 
 EXIT_CONFIG = 1
 EXIT_STORE = 3
+#: The output folder cannot be written (the items are stored).
+EXIT_OUTPUT = 4
 #: Another aggregator holds the store's lock (EX_TEMPFAIL: try again later).
 EXIT_LOCKED = 75
 
@@ -121,7 +124,7 @@ def run(config_path: Path) -> None:
         except Locked as e:
             log.warning("skipping this check: %s", e)
             return
-        except StoreError as e:
+        except (StoreError, OutputError) as e:
             log.error("refresh failed: %s", e)
             return
         log.warning(_summary_line(report, cfg))
@@ -243,12 +246,13 @@ def reclassify(ctx: click.Context, config_path: Path) -> None:
 @config_option
 @click.argument("url")
 def explain(config_path: Path, url: str) -> None:
-    """Print the stored decision for the item whose link (or id) is URL."""
+    """Print the stored decision for the item whose link (or id) is URL, or
+    for each report of the published entry whose id (urn:uuid:...) it is."""
     config = _load(config_path)
     with _open(config) as store:
         items = store.items_by_link(url)
         if not items:
-            raise click.ClickException(f"no stored item has the link or id {url}")
+            raise click.ClickException(f"no stored item or entry has the link or id {url}")
         for item in items:
             _print_item(store, item, source_priorities(config))
 
@@ -311,6 +315,9 @@ def _locked(config: Config) -> Iterator[None]:
     except Locked as e:
         click.echo(f"error: {e}; not starting another", err=True)
         sys.exit(EXIT_LOCKED)
+    except StoreError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_STORE)
 
 
 def _load(path: Path) -> Config:
@@ -443,4 +450,8 @@ def _how_joined(item: StoredItem, by_id: dict[int, StoredItem]) -> str:
 
 
 def main() -> None:
-    cli(prog_name="aggregator")
+    try:
+        cli(prog_name="aggregator")
+    except OutputError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_OUTPUT)

@@ -7,9 +7,11 @@ Unknown keys are errors, so a typo is never silently ignored.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -45,6 +47,12 @@ _OUTPUT_KEYS = {
     "slug", "title", "description", "countries", "languages", "sources", "include", "exclude",
     "max_entries",
 }  # fmt: skip
+#: Bounds of numbers (a year of minutes, a century of days, an hour of
+#: seconds): anything larger, or .inf or .nan, is a typing mistake, and made
+#: dates overflow during a refresh.
+MAX_MINUTES = 365 * 24 * 60.0
+MAX_DAYS = 36500.0
+MAX_SECONDS = 3600.0
 _SOURCE_KEYS = {
     "name", "url", "language", "country", "priority", "type", "selectors", "interval_minutes"
 }  # fmt: skip
@@ -139,6 +147,14 @@ def parse_config(data: object, path: Path) -> Config:
     if base_url is not None and not base_url.endswith("/"):
         base_url += "/"
 
+    shortest = v.get(schedule, "schedule.min_interval_minutes", v.positive_number, 5.0)
+    longest = v.get(schedule, "schedule.max_interval_minutes", v.positive_number, 24 * 60.0)
+    if shortest > longest:
+        raise v.error(
+            "schedule.min_interval_minutes",
+            f"must not be more than schedule.max_interval_minutes ({longest:g}), not {shortest:g}",
+        )
+
     sources = _sources(v, top)
     return Config(
         path=path,
@@ -156,7 +172,9 @@ def parse_config(data: object, path: Path) -> Config:
         fetch=FetchConfig(
             concurrency=v.get(fetch, "fetch.concurrency", v.positive_int, 8),
             per_host=v.get(fetch, "fetch.per_host", v.positive_int, 2),
-            timeout=v.get(fetch, "fetch.timeout", v.positive_number, 30.0),
+            timeout=v.get(
+                fetch, "fetch.timeout", partial(v.positive_number, maximum=MAX_SECONDS), 30.0
+            ),  # fmt: skip
             max_bytes=v.get(fetch, "fetch.max_bytes", v.positive_int, 10 * 1024 * 1024),
             contact=v.optional(fetch, "fetch.contact", v.string),
             host_delay=v.get(fetch, "fetch.host_delay", v.non_negative_number, 1.0),
@@ -166,13 +184,11 @@ def parse_config(data: object, path: Path) -> Config:
         sources=sources,
         classify=_classify(v, top.get("classify")),
         outputs=_outputs(v, top.get("outputs"), sources),
-        retention_days=v.get(top, "retention_days", v.positive_number, 30.0),
-        min_interval_minutes=v.get(
-            schedule, "schedule.min_interval_minutes", v.positive_number, 5.0
-        ),
-        max_interval_minutes=v.get(
-            schedule, "schedule.max_interval_minutes", v.positive_number, 24 * 60.0
-        ),
+        retention_days=v.get(
+            top, "retention_days", partial(v.positive_number, maximum=MAX_DAYS), 30.0
+        ),  # fmt: skip
+        min_interval_minutes=shortest,
+        max_interval_minutes=longest,
     )
 
 
@@ -348,9 +364,20 @@ class _Validator:
 
     def url(self, value: object, key: str) -> str:
         text = self.string(value, key)
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise self.error(key, f"must be an http:// or https:// URL, not {text!r}")
+        problem = None
+        try:
+            parts = urlsplit(text)
+            if parts.port == 0:
+                problem = "port 0"
+        except ValueError as e:  # a port that is not a number up to 65535, a broken [IPv6]
+            problem = str(e)
+        else:
+            if not text.isprintable() or " " in text:
+                problem = "spaces or control characters"
+            elif parts.scheme not in ("http", "https") or not parts.hostname:
+                problem = "not http:// or https://"
+        if problem is not None:
+            raise self.error(key, f"must be an http:// or https:// URL, not {text!r} ({problem})")
         return text
 
     def language(self, value: object, key: str) -> str:
@@ -387,15 +414,25 @@ class _Validator:
             raise self.error(key, f"must be a positive integer, not {value!r}")
         return value
 
-    def non_negative_number(self, value: object, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.error(key, f"must be a number, 0 or more, not {value!r}")
-        return float(value)
+    def non_negative_number(self, value: object, key: str, maximum: float = MAX_SECONDS) -> float:
+        number = _finite(value)
+        if number is None or not 0 <= number <= maximum:
+            raise self.error(key, f"must be a number from 0 to {maximum:g}, not {value!r}")
+        return number
 
-    def positive_number(self, value: object, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.error(key, f"must be a positive number, not {value!r}")
-        return float(value)
+    def positive_number(self, value: object, key: str, maximum: float = MAX_MINUTES) -> float:
+        number = _finite(value)
+        if number is None or not 0 < number <= maximum:
+            raise self.error(key, f"must be a positive number up to {maximum:g}, not {value!r}")
+        return number
+
+
+def _finite(value: object) -> float | None:
+    """A finite int or float as a float (YAML's .inf and .nan are floats, and
+    True is an int), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _kind(value: object) -> str:

@@ -42,6 +42,10 @@ class StoreError(AggregatorError):
     """The store cannot be opened, migrated or written."""
 
 
+class OutputError(AggregatorError):
+    """The output folder cannot be written (a file in its place, no permission...)."""
+
+
 class RolledBack(StoreError):
     """Another transaction of the group this one belongs to failed, taking
     this one with it (:meth:`~aggregator.store.Store.grouped`); that failure

@@ -17,6 +17,7 @@ import asyncio
 import email.utils
 import hashlib
 import ipaddress
+import logging
 import socket
 from collections import defaultdict
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ ACCEPT = (
 KEPT_HEADERS = ("content-type", "content-language", "content-location")
 MAX_REDIRECTS = 5
 
+log = logging.getLogger(__name__)
+
 
 def user_agent(contact: str | None) -> str:
     """The User-Agent sent with every request, with the operator's contact if known."""
@@ -60,7 +63,8 @@ class Fetcher:
     def __init__(self, config: FetchConfig, client: httpx.AsyncClient | None = None) -> None:
         self.config = config
         self._own_client = client is None
-        hooks = {} if config.allow_private else {"request": [_refuse_private_addresses]}
+        checks = [_refuse_bad_ports] + ([] if config.allow_private else [_refuse_private_addresses])
+        hooks = {"request": checks}
         self._client = client or httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
@@ -116,6 +120,13 @@ class Fetcher:
                 raise FetchError(url, f"cannot connect: {e}") from e
             except httpx.HTTPError as e:
                 raise FetchError(url, f"{type(e).__name__}: {e}".rstrip(": ")) from e
+            except httpx.InvalidURL as e:
+                raise FetchError(url, f"not a usable URL: {e}") from e
+            except FetchError:
+                raise
+            except Exception as e:  # a hostile answer no layer expected: this source only
+                log.error("source=%s could not be fetched (a bug)", url, exc_info=e)
+                raise FetchError(url, f"could not be fetched: {type(e).__name__}: {e}") from e
 
     async def _space(self, host: str) -> None:
         """Wait until ``host_delay`` seconds have passed since the last request
@@ -197,6 +208,19 @@ class Fetcher:
 
 class PrivateAddress(httpx.RequestError):
     """A request (or a redirect) to an address that is not on the internet."""
+
+
+class BadPort(httpx.RequestError):
+    """A request (or a redirect) to a port that does not exist."""
+
+
+async def _refuse_bad_ports(request: httpx.Request) -> None:
+    """httpx request hook, so every redirect hop is checked: a port above
+    65535 (``Location: http://host:99999/``) raised OverflowError from the
+    socket, past every handler, and ended the whole refresh."""
+    port = request.url.port
+    if port is not None and not 0 < port < 65536:
+        raise BadPort(f"refused: port {port} does not exist", request=request)
 
 
 async def _refuse_private_addresses(request: httpx.Request) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-from .errors import AggregatorError
+from .errors import AggregatorError, StoreError
 from .types import PostgresURL
 
 
@@ -43,9 +43,13 @@ def exclusive(path: Path) -> Iterator[None]:
 
     Raises:
         Locked: another process holds it (the message names its pid).
+        StoreError: the lock file cannot be created (the store's folder cannot be).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create the store's lock file ({e.strerror})") from e
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

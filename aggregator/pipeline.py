@@ -28,12 +28,13 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .errors import FetchError, ParseError, RolledBack, SourceError, StoreError
+from .errors import FetchError, OutputError, ParseError, RolledBack, SourceError, StoreError
 from .fetch import Fetcher
 from .prepare import (
     Prepared,
@@ -594,18 +595,53 @@ STAMP = ".aggregator-published"
 
 def publish_if_changed(store: Store, config: Config) -> PublishReport:
     """Publish, unless the output folder was last published from this very
-    state: the same store at the same generation, the same configuration and
-    program. One worker publishes at a time, from one snapshot of the store."""
+    state (the same store at the same generation, the same configuration and
+    program) and its files are still as written. One worker publishes at a
+    time, from one snapshot of the store.
+
+    Raises:
+        OutputError: the output folder cannot be written.
+    """
+    out = config.output.dir
     with store.publishing(), store.snapshot():
         stamp = _stamp(config, store)
         try:
-            if (config.output.dir / STAMP).read_text(encoding="ascii") == stamp:
+            if _published(out, stamp):
                 return PublishReport(written=(), unchanged=())
-        except (FileNotFoundError, UnicodeDecodeError):
-            pass
-        report = publish(store, config)
-        write_atomic(config.output.dir / STAMP, stamp.encode("ascii"))
+            report = publish(store, config)
+            files = "".join(
+                f"{_file_hash(path)} {path.name}\n" for path in report.written + report.unchanged
+            )
+            write_atomic(out / STAMP, (stamp + files).encode("utf-8"))
+        except OSError as e:
+            problem = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+            raise OutputError(f"{out}: cannot write the output folder ({problem})") from e
     return report
+
+
+def _published(out: Path, stamp: str) -> bool:
+    """True when ``out`` holds what publishing from ``stamp`` wrote: the stamp
+    file names each file with its hash, so a file deleted or damaged since
+    is written again."""
+    try:
+        recorded = (out / STAMP).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return False
+    head, _, files = recorded.partition("\n")
+    if f"{head}\n" != stamp or not files:
+        return False
+    for line in files.splitlines():
+        digest, _, name = line.partition(" ")
+        try:
+            if _file_hash(out / name) != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _stamp(config: Config, store: Store) -> str:

@@ -829,11 +829,13 @@ class Store:
         return sorted(items, key=lambda it: order[it.story_id])
 
     def items_by_link(self, url: str) -> list[StoredItem]:
-        """Items whose link, canonical URL or guid is ``url``."""
+        """Items whose link, canonical URL or guid is ``url``, or every item of
+        the story whose published id it is."""
         rows = self._execute(
             f"""{_ITEM_SELECT} WHERE i.link = ? OR i.canonical_url = ? OR i.guid = ?
+                  OR st.uid = ?
                 ORDER BY i.id""",
-            (url, url, url),
+            (url, url, url, url),
         ).fetchall()
         return [_stored_item(r) for r in rows]
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.classify import Classifier
-from aggregator.cli import EXIT_CONFIG, EXIT_STORE, cli
+from aggregator.cli import EXIT_CONFIG, EXIT_OUTPUT, EXIT_STORE, cli
 from aggregator.parse import parse
 from aggregator.store import explanation, explanation_json
 from aggregator.types import FetchResult
@@ -169,6 +169,11 @@ def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -
     assert "outcome: published: Kazakhstan (regional)" in result.output
     assert "'Astana'" in result.output
     assert "story:   urn:uuid:" in result.output
+    # the id a reader sees in the published entry finds it too
+    entry_id = result.output.split("story:   ")[1].split()[0].rstrip(",")
+    by_id = runner.invoke(cli, ["explain", "--config", str(config), entry_id])
+    assert by_id.exit_code == 0, by_id.output
+    assert "outcome: published: Kazakhstan (regional)" in by_id.output
     dropped = runner.invoke(
         cli, ["explain", "--config", str(config), "https://courrier.test.example/2026/11/tbilissi"]
     )
@@ -256,3 +261,32 @@ def test_stored_explanations_are_the_json_of_what_explain_shows(tmp_path: Path) 
     assert sum(len(c.matches) for c in classifications) > 500
     for c in classifications:
         assert explanation_json(c) == json.dumps(explanation(c), ensure_ascii=False)
+
+
+def test_an_unusable_output_folder_or_lock_file_is_one_line_and_its_exit_code(
+    tmp_path: Path,
+) -> None:
+    """A file where the output folder should be: the items are stored, then
+    publishing fails with one line and exit code 4; a lock file that cannot
+    be created is an unusable store (3). Both gave a traceback and 1."""
+    (tmp_path / "output").write_text("not a folder")
+    config = write_config(tmp_path, [{"url": "http://127.0.0.1:9/feed"}])
+    command = [sys.executable, "-m", "aggregator", "refresh", "--config", str(config)]
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == EXIT_OUTPUT, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {tmp_path / 'output'}: cannot write the output folder"
+        f" (File exists: {tmp_path / 'output'})"
+    )
+    assert "Traceback" not in result.stderr
+    (tmp_path / "output").unlink()
+    (tmp_path / "aggregator.sqlite.lock").unlink()
+    (tmp_path / "aggregator.sqlite.lock").mkdir()  # the lock file cannot be opened
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == EXIT_STORE, result.stderr
+    assert "cannot create the store's lock file" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -300,3 +300,30 @@ def test_proxies_named_in_the_environment_are_not_used(
     monkeypatch.delenv("no_proxy", raising=False)
 
     assert fetch(url).body == FEED
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("http://127.0.0.1:99999/x", "port 99999 does not exist"),
+        ("http://a.example:abc/", "not a usable URL: Invalid port: 'abc'"),
+    ],
+)
+def test_a_url_that_cannot_be_fetched_is_that_sources_error(path: str, reason: str) -> None:
+    """A port above 65535 raised OverflowError from the socket (inside an
+    exception group), past every handler; a redirect there ended the refresh."""
+    with pytest.raises(FetchError, match=reason):
+        fetch(path)
+
+
+def test_an_unexpected_failure_while_fetching_is_that_sources_error(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.serve("/feed", FEED)
+
+    async def broken(*args: object) -> FetchResult:
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [OverflowError("port")])
+
+    monkeypatch.setattr(Fetcher, "_get", broken)
+    with pytest.raises(FetchError, match="could not be fetched: ExceptionGroup"):
+        fetch(url)

@@ -117,6 +117,7 @@ def farm() -> Iterator[tuple[FeedServer, list[dict[str, object]]]]:
         "/xxe.xml": Route(XXE),
         "/surrogate.xml": Route(SURROGATE),
         "/empty.xml": Route(b""),
+        "/bad-port": Route(b"", status=302, headers={"Location": "http://127.0.0.1:99999/x"}),
         "/language.xml": Route(BAD_LANGUAGE),
         "/loop-a": Route(b"", status=302, headers={"Location": "/loop-b"}),
         "/loop-b": Route(b"", status=302, headers={"Location": "/loop-a"}),
@@ -161,6 +162,7 @@ def test_hostile_sources_are_contained_and_the_others_publish(
         "malformed.xml": "not a feed",
         "surrogate.xml": "not a feed: the parser failed",
         "empty.xml": "an empty body, not a feed",
+        "bad-port": "port 99999 does not exist",
         "loop-a": "redirects",
     }.items():
         assert "error" in lines[name] and reason in lines[name], lines[name]

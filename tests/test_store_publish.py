@@ -386,6 +386,24 @@ def test_links_are_published_without_tracking_parameters(store: Store, config: C
         assert "utm_" not in text and "fbclid" not in text, name
 
 
+def test_output_files_deleted_or_damaged_are_written_again(store: Store, config: Config) -> None:
+    """The output folder needs no backup: a file deleted or damaged since the
+    last publication is written again, though the store did not change."""
+    config.path.write_text("# the configuration's bytes are part of the stamp\n")
+    add(store, entry(SOURCE_A, 1, "Kazakhstan opens a new airport"))
+    assert publish_if_changed(store, config).written
+    assert publish_if_changed(store, config).written == ()
+    (config.output.dir / "kazakhstan.xml").unlink()
+    (config.output.dir / "uzbekistan.xml").write_text("garbage", encoding="utf-8")
+
+    again = publish_if_changed(store, config)
+
+    assert {p.name for p in again.written} == {"kazakhstan.xml", "uzbekistan.xml"}
+    for slug in ("kazakhstan", "uzbekistan"):
+        assert_valid_atom(config.output.dir / f"{slug}.xml")
+    assert publish_if_changed(store, config).written == ()
+
+
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
     path = tmp_path / "f.xml"
 
