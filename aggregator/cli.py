@@ -127,7 +127,9 @@ def run(config_path: Path) -> None:
         except (StoreError, OutputError) as e:
             log.error("refresh failed: %s", e)
             return
-        log.warning(_summary_line(report, cfg))
+        # A check in which no source was due is routine: seen with -v only.
+        fetched = any(r.status not in (Status.NOT_DUE, Status.GONE) for r in report.sources)
+        log.log(logging.WARNING if fetched else logging.INFO, _summary_line(report, cfg))
 
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
@@ -147,8 +149,8 @@ def run(config_path: Path) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     click.echo(
-        f"refreshing {len(config.sources)} sources every {config.interval_minutes:g} min;"
-        " stop with Ctrl-C or SIGTERM",
+        f"refreshing {len(config.sources)} sources, each every {config.interval_minutes:g} min"
+        " by default (due sources are checked every minute); stop with Ctrl-C or SIGTERM",
         err=True,
     )
     scheduler.start()
@@ -162,7 +164,7 @@ def check(config_path: Path) -> None:
     click.echo(f"{config.path}: valid")
     click.echo(f"  store:  {config.storage}")
     click.echo(f"  output: {config.output.dir} (at most {config.output.max_entries} per feed)")
-    click.echo(f"  every:  {config.interval_minutes:g} minutes with `aggregator run`")
+    click.echo(f"  every:  {config.interval_minutes:g} minutes per source by default")
     click.echo(f"{len(config.sources)} sources (name, language, home country, URL):")
     width = max((len(s.name) for s in config.sources), default=0)
     for source in config.sources:

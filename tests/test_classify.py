@@ -95,6 +95,11 @@ CLASSIFIER = Classifier()
         ("Узбекистан строит ГЭС на реке Нарын", ("uz",), False),
         ("В Фергане открыли новый завод", ("uz",), False),
         ("Naryn region hit by snowstorm", ("kg",), False),
+        # words of the state are not halved by a foreign title; a people's are
+        ("Россия запретила ввоз казахстанской пшеницы", ("kz",), False),
+        ("Russia bans imports of Kazakhstani wheat", ("kz",), False),
+        ("Узбекистанские мигранты в России получат новые патенты", ("uz",), False),
+        ("Казахи Монголии отметили Наурыз", (), False),
         # datelines, history, namesakes
         ("ALMATY, Kazakhstan (AP) — Kyrgyzstan's president signs a law", ("kg",), False),
         ("Астана. Казинформ — Ураган обрушился на побережье Флориды", (), False),

@@ -62,6 +62,7 @@ KIND_POINTS: Mapping[str, float] = {
     "capital": 2.5,
     "leader": 2.5,
     "demonym": 2.0,
+    "citizen": 2.0,
     "city": 2.0,
     "province": 2.0,
     "landmark": 2.0,
@@ -80,7 +81,9 @@ REGIONAL_COUNTRIES = 3
 #: Weight of Central Asian matches outside a title that names only a foreign
 #: place, and of weak kinds in a title that names a foreign place as strongly.
 PASSING_MENTION = 0.5
-#: Kinds whose words also name minorities or namesakes abroad.
+#: Kinds whose words also name minorities or namesakes abroad (not
+#: ``citizen``: "казахстанский", "Kazakhstani" are of the state, never of a
+#: minority, so "Россия запретила ввоз казахстанской пшеницы" is about Kazakhstan).
 WEAK_KINDS = frozenset({"demonym", "city", "province", "landmark"})
 
 #: English display names of the labels.
