@@ -28,7 +28,7 @@ from .errors import ConfigError, OutputError, StoreError
 from .lock import Locked, refresh_lock
 from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
-from .publish import outputs, source_priorities, stories, story_of
+from .publish import outputs, source_priorities, stories, story_of, unlisted_sources_left_out
 from .store import Store, StoredItem, explained_matches, open_store
 from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status
 
@@ -275,13 +275,14 @@ def preview(config_path: Path, limit: int) -> None:
         total, changed = reclassify_all(store, config)
         click.echo(f"{total} stored items; {changed} would change country with these rules")
         priorities = source_priorities(config)
+        listed = unlisted_sources_left_out(store, config)
         for output in outputs(config):
-            chosen = stories(store, output, priorities)
+            chosen = stories(store, output, priorities, listed)
             click.echo(f"\n{output.slug}.xml: {output.title} ({len(chosen)} entries)")
             for story in chosen[:limit]:
                 item = story.representative
                 more = f" (+{len(story.others)})" if story.others else ""
-                day = (item.published or item.date).strftime("%Y-%m-%d")
+                day = item.date.strftime("%Y-%m-%d")
                 click.echo(f"  {day}  {item.title} — {item.source_name}{more}")
             if len(chosen) > limit:
                 click.echo(f"  ... and {len(chosen) - limit} more")

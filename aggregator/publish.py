@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -185,20 +185,27 @@ FILTERED_POOL = 5000
 
 
 def stories(
-    store: Store, output: Output, priorities: Mapping[str, int] | None = None
+    store: Store,
+    output: Output,
+    priorities: Mapping[str, int] | None = None,
+    listed: Collection[str] | None = None,
 ) -> list[Story]:
     """The newest stories of an output, newest first.
 
     ``priorities`` maps source URLs to their ``priority:``; the highest
     represents a story, then the earliest report. In a filtered output (by
     language, source or keyword) the representative is chosen among the
-    reports that pass the filters; a story with none is left out.
+    reports that pass the filters; a story with none is left out. With
+    ``listed`` (the sources of ``feeds.yaml``, when the store holds others),
+    the reports of other sources are left out: a source taken out of
+    ``feeds.yaml`` leaves the feeds with its items.
     """
-    pool = FILTERED_POOL if output.filtered else output.max_entries
+    pool = FILTERED_POOL if output.filtered or listed is not None else output.max_entries
     ids = store.story_ids(output.labels, pool)
     by_story: dict[int, list[StoredItem]] = {sid: [] for sid in ids}
     for item in store.items_of_stories(ids):
-        by_story[item.story_id].append(item)
+        if listed is None or item.source_url in listed:
+            by_story[item.story_id].append(item)
     chosen = []
     for members in by_story.values():
         passing = [m for m in members if output.accepts(m)]
@@ -236,8 +243,9 @@ def publish(store: Store, config: Config) -> PublishReport:
     listing: list[tuple[Output, list[Story]]] = []
     changed_feeds: list[str] = []
     priorities = source_priorities(config)
+    listed = unlisted_sources_left_out(store, config)
     for output in outputs(config):
-        chosen = stories(store, output, priorities)
+        chosen = stories(store, output, priorities, listed)
         listing.append((output, chosen))
         data = atom_feed(output, chosen, config)
         validate_atom(data)
@@ -252,6 +260,15 @@ def publish(store: Store, config: Config) -> PublishReport:
         for problem in ping_hub(config.site.hub, changed_feeds, config.fetch):
             log.warning("WebSub hub %s: %s", config.site.hub, problem)
     return PublishReport(written=tuple(written), unchanged=tuple(unchanged))
+
+
+def unlisted_sources_left_out(store: Store, config: Config) -> frozenset[str] | None:
+    """The sources of ``feeds.yaml``, if the store holds items of others
+    (sources taken out of it), to leave those out; else None."""
+    listed = frozenset(source.url for source in config.sources)
+    if all(state.url in listed for state in store.sources()):
+        return None
+    return listed
 
 
 def source_priorities(config: Config) -> dict[str, int]:

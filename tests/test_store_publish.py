@@ -404,6 +404,29 @@ def test_output_files_deleted_or_damaged_are_written_again(store: Store, config:
     assert publish_if_changed(store, config).written == ()
 
 
+def test_a_source_taken_out_of_feeds_yaml_leaves_the_feeds(
+    store: Store, config: Config, tmp_path: Path
+) -> None:
+    shared = "Kazakhstan opens a new airport in Turkistan"
+    add(
+        store,
+        entry(SOURCE_A, 1, shared),
+        entry(SOURCE_B, 2, shared, summary=entry(SOURCE_A, 1, shared).summary),
+        entry(SOURCE_B, 3, "Kazakhstan raises its base rate to 16.5%",
+              summary="<p>The National Bank cites inflation of 12% in October.</p>"),
+    )  # fmt: skip
+    publish(store, config)
+    assert len(entries(config.output.dir / "kazakhstan.xml")) == 2
+
+    data = {"output": {"dir": "out", "max_entries": 3},
+            "sources": [{"name": SOURCE_A.name, "url": SOURCE_A.url}]}  # fmt: skip
+    publish(store, parse_config(data, tmp_path / "feeds.yaml"))
+
+    [left] = entries(config.output.dir / "kazakhstan.xml")
+    assert (left["title"], left["author"]) == (shared, SOURCE_A.name)
+    assert "Also reported by" not in str(left["content"])
+
+
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
     path = tmp_path / "f.xml"
 
