@@ -236,6 +236,7 @@ def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> E
         title = _shorten(_text(summary) or "")
     if not title:
         return None  # nothing a reader could recognise
+    title = _shorten(title, TITLE_LIMIT)
     guid = _clean(raw.get("id")) or link or _hash(title, summary)
     detail = raw.get("title_detail") or {}
     return Entry(
@@ -371,7 +372,13 @@ def _language(value: object) -> str | None:
     return language_tag(_clean(value))
 
 
+#: Characters of a title kept: a feed that puts a whole article (or 64 kB)
+#: in a title would fill a reader's list with it.
+TITLE_LIMIT = 300
+
+
 def _shorten(text: str, limit: int = 100) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters and "…"."""
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + "…"

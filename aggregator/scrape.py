@@ -21,7 +21,16 @@ import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from .errors import ParseError
-from .parse import _clean, _hash, _html, _http_url, _language, _sniff_cyrillic
+from .parse import (
+    TITLE_LIMIT,
+    _clean,
+    _hash,
+    _html,
+    _http_url,
+    _language,
+    _shorten,
+    _sniff_cyrillic,
+)
 from .types import Entry, FeedInfo, FetchResult, ParsedFeed, Selectors
 
 #: Dates later than this after ``now`` are a misread (or a scheduled event): dropped.
@@ -140,6 +149,7 @@ def _entry(
     title = _clean(title_tag.get_text()) if title_tag else None
     if not title:
         return None
+    title = _shorten(title, TITLE_LIMIT)
     link = _link(_select_one(source_url, item, selectors.link), item, base)
     summary_tag = _select_one(source_url, item, selectors.summary)
     # Relative links in a summary are relative to the article, as in parse.py.

@@ -404,3 +404,15 @@ def test_clean_fast_path_agrees_with_its_definition() -> None:
     texts += ["".join(rng.choices("a é Ж· ", k=rng.randrange(12))) for _ in range(2000)]
     for text in texts:
         assert _clean(text) == reference(text), repr(text)
+
+
+def test_a_huge_title_is_cut_at_a_word() -> None:
+    title = "Kazakhstan " + "news " * 20000  # 100 kB
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<item><title>{title}</title><link>https://e.example/1</link></item></channel></rss>"
+    ).encode()
+    parsed = parse("https://e.example/feed", FetchResult("https://e.example/feed", body, {}))
+    [entry] = parsed.entries
+    assert len(entry.title) <= 301 and entry.title.endswith("news…")
+    assert entry.title.startswith("Kazakhstan news news")
