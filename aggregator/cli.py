@@ -432,7 +432,10 @@ def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> N
         click.echo(f"  story:   {item.story_uid} (not published)")
         return
     story = story_of(members, priorities)
-    click.echo(f"  story:   {item.story_uid}, {len(members)} report(s), represented by:")
+    click.echo(
+        f"  story:   {item.story_uid}, {len(members)} report(s), the first represents it"
+        + (" (* this item):" if len(members) > 1 else ":")
+    )
     by_id = {m.id: m for m in members}
     for member in story.items:
         mark = "*" if member.id == item.id else " "
@@ -444,12 +447,12 @@ def _how_joined(item: StoredItem, by_id: dict[int, StoredItem]) -> str:
     if item.joined_by is None:
         return "  [first report]"
     other = by_id.get(item.joined_item or 0)
-    to = f" of {other.source_name}'s" if other else ""
+    whose = f"{other.source_name}'s item" if other else "an earlier item"
     if item.joined_by == "similar":
-        return f"  [similar to the item{to}: {item.similarity:.2f}]"
+        return f"  [similar to {whose}: {item.similarity:.2f}]"
     if item.joined_by == "url":
-        return f"  [same article URL as the item{to}]"
-    return f"  [same text as the item{to}]"
+        return f"  [same article URL as {whose}]"
+    return f"  [same text as {whose}]"
 
 
 def main() -> None:
