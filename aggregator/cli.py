@@ -180,7 +180,8 @@ def status(config_path: Path) -> None:
     with _open(config) as store:
         states = {s.url: s for s in store.sources()}
         items = store.count_items()
-    width = max((len(s.name) for s in config.sources), default=6)
+    width = max((len(s.name) for s in config.sources), default=0)
+    width = max(width, len("source"))
     click.echo(f"{config.storage}: {items} items stored")
     click.echo(f"{'source':<{width}}  {'last success':<17} {'fails':>5}  {'next attempt':<17}")
     for source in config.sources:
@@ -190,6 +191,8 @@ def status(config_path: Path) -> None:
             continue
         success = f"{state.last_success:%Y-%m-%d %H:%M}" if state.last_success else "never"
         upcoming = f"{state.next_attempt:%Y-%m-%d %H:%M}" if state.next_attempt else "now"
+        if state.gone:
+            upcoming = "never"
         click.echo(f"{source.name:<{width}}  {success:<17} {state.failures:>5}  {upcoming:<17}")
         if state.gone:
             click.echo(f"{'':<{width}}  gone: HTTP 410 since {state.gone:%Y-%m-%d}")

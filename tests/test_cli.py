@@ -290,3 +290,19 @@ def test_an_unusable_output_folder_or_lock_file_is_one_line_and_its_exit_code(
     assert result.returncode == EXIT_STORE, result.stderr
     assert "cannot create the store's lock file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_says_a_gone_source_is_never_fetched_again(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    url = server.serve("/gone.xml", b"gone", status=410)
+    config = write_config(tmp_path, [{"name": "A", "url": url}])
+    runner = CliRunner()
+    runner.invoke(cli, ["refresh", "--config", str(config)])
+
+    result = runner.invoke(cli, ["status", "--config", str(config)])
+
+    header, row, gone = result.output.splitlines()[1:4]
+    assert header.index("last success") == row.index("never")  # columns aligned
+    assert row.split()[-1] == "never"  # next attempt
+    assert "gone: HTTP 410 since" in gone
