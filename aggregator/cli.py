@@ -264,7 +264,13 @@ def explain(config_path: Path, url: str) -> None:
 
 @cli.command()
 @config_option
-@click.option("--limit", default=10, show_default=True, help="Entries shown per feed.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Entries shown per feed.",
+)
 def preview(config_path: Path, limit: int) -> None:
     """Show what the current feeds.yaml would publish from the stored items,
     per feed, without writing anything.

@@ -306,3 +306,9 @@ def test_status_says_a_gone_source_is_never_fetched_again(
     assert header.index("last success") == row.index("never")  # columns aligned
     assert row.split()[-1] == "never"  # next attempt
     assert "gone: HTTP 410 since" in gone
+
+
+def test_preview_refuses_a_negative_limit(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [{"url": "http://127.0.0.1:9/feed"}])
+    result = CliRunner().invoke(cli, ["preview", "--config", str(config), "--limit", "-1"])
+    assert result.exit_code == 2 and "-1 is not in the range x>=0" in result.output
