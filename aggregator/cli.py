@@ -177,6 +177,7 @@ def check(config_path: Path) -> None:
 def status(config_path: Path) -> None:
     """Show each source's state: last success, failures, next attempt, moves."""
     config = _load(config_path)
+    _stored(config)
     with _open(config) as store:
         states = {s.url: s for s in store.sources()}
         items = store.count_items()
@@ -254,6 +255,7 @@ def explain(config_path: Path, url: str) -> None:
     """Print the stored decision for the item whose link (or id) is URL, or
     for each report of the published entry whose id (urn:uuid:...) it is."""
     config = _load(config_path)
+    _stored(config, 1)
     with _open(config) as store:
         items = store.items_by_link(url)
         if not items:
@@ -280,6 +282,7 @@ def preview(config_path: Path, limit: int) -> None:
     applied: try a rule change here before running reclassify.
     """
     config = _load(config_path)
+    _stored(config)
     with _open(config) as store, store.rolled_back():
         total, changed = reclassify_all(store, config)
         click.echo(f"{total} stored items; {changed} would change country with these rules")
@@ -338,6 +341,14 @@ def _load(path: Path) -> Config:
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CONFIG)
+
+
+def _stored(config: Config, status: int = 0) -> None:
+    """For a command that only reads: exit with ``status`` and say so when
+    the SQLite store does not exist yet, rather than create an empty one."""
+    if isinstance(config.storage, Path) and not config.storage.exists():
+        click.echo(f"{config.storage}: no store yet (`aggregator refresh` makes it)", err=True)
+        sys.exit(status)
 
 
 @contextmanager

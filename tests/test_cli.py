@@ -312,3 +312,16 @@ def test_preview_refuses_a_negative_limit(tmp_path: Path) -> None:
     config = write_config(tmp_path, [{"url": "http://127.0.0.1:9/feed"}])
     result = CliRunner().invoke(cli, ["preview", "--config", str(config), "--limit", "-1"])
     assert result.exit_code == 2 and "-1 is not in the range x>=0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "code"), [(["status"], 0), (["preview"], 0), (["explain", "https://a.example/"], 1)]
+)
+def test_reading_commands_do_not_create_a_store(
+    tmp_path: Path, command: list[str], code: int
+) -> None:
+    config = write_config(tmp_path, [{"url": "http://127.0.0.1:9/feed"}])
+    result = CliRunner().invoke(cli, [command[0], "--config", str(config), *command[1:]])
+    assert result.exit_code == code
+    assert "no store yet" in result.output
+    assert not (tmp_path / "aggregator.sqlite").exists()
