@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -294,7 +295,7 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
                 if raw.get(required) is None:
                     raise v.error(f"{key}.selectors.{required}", "missing required key")
             found = {
-                name: v.string(raw[name], f"{key}.selectors.{name}")
+                name: v.selector(raw[name], f"{key}.selectors.{name}")
                 for name in _SELECTOR_KEYS
                 if raw.get(name) is not None
             }
@@ -378,6 +379,22 @@ class _Validator:
                 problem = "not http:// or https://"
         if problem is not None:
             raise self.error(key, f"must be an http:// or https:// URL, not {text!r} ({problem})")
+        return text
+
+    def selector(self, value: object, key: str) -> str:
+        text = self.string(value, key)
+        # Loaded only for pages to scrape, like BeautifulSoup (which requires it).
+        import soupsieve
+
+        try:
+            with warnings.catch_warnings():
+                # :contains() is deprecated in favour of :-soup-contains(): same meaning.
+                warnings.simplefilter("ignore", FutureWarning)
+                soupsieve.compile(text)
+        except (soupsieve.SelectorSyntaxError, NotImplementedError) as e:
+            # soupsieve draws the selector and a caret under its first line.
+            problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise self.error(key, f"must be a CSS selector, not {text!r} ({problem})") from e
         return text
 
     def language(self, value: object, key: str) -> str:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+import warnings
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 
+from .dedupe import without_tracking
 from .errors import ParseError
 from .parse import (
     TITLE_LIMIT,
@@ -79,17 +81,38 @@ def scrape(
         link=result.url,
         language=language or page_language,
     )
+    # Links are relative to the page's <base href>, if it has one.
+    base = result.url
+    if isinstance(tag := soup.find("base", href=True), Tag) and isinstance(tag["href"], str):
+        base = _http_url(tag["href"], result.url) or base
     entries: dict[str, Entry] = {}
+    linked = dated = 0  # items in which the link and date selectors found an element
     for item in items:
-        entry = _entry(source_url, item, selectors, result.url, info.language, now)
-        if entry is not None:
+        found = _entry(source_url, item, selectors, base, result.url, info.language, now)
+        if found is not None:
+            entry, has_link, has_date = found
             entries.setdefault(entry.guid, entry)
+            linked += has_link
+            dated += has_date
     if not entries:
         raise ParseError(
             source_url,
             f"{len(items)} items match {selectors.item!r}, "
             f"but none has a title matching {selectors.title!r}",
         )
+    # A selector that finds nothing in any item: the page changed. Its items
+    # would be stored without their links, or dated as of today (and old ones
+    # published as news): the source fails, and says why.
+    for name, selector, count in (
+        ("link", selectors.link, linked),
+        ("date", selectors.date, dated),
+    ):
+        if selector is not None and not count:
+            raise ParseError(
+                source_url,
+                f"the {name} selector {selector!r} finds nothing in any of the"
+                f" {len(entries)} items: check it (the page may have changed)",
+            )
     return ParsedFeed(feed=info, entries=tuple(entries.values()))
 
 
@@ -125,9 +148,18 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
 
 def _select(source_url: str, tag: Tag, selector: str) -> list[Tag]:
     try:
-        return list(tag.select(selector))
-    except soupsieve.SelectorSyntaxError as e:
-        raise ParseError(source_url, f"invalid CSS selector {selector!r}: {e}") from e
+        with warnings.catch_warnings():
+            # :contains() is deprecated in favour of :-soup-contains(): same meaning.
+            warnings.simplefilter("ignore", FutureWarning)
+            return list(tag.select(selector))
+    except (soupsieve.SelectorSyntaxError, NotImplementedError) as e:
+        problem = selector_problem(e)
+        raise ParseError(source_url, f"invalid CSS selector {selector!r}: {problem}") from e
+
+
+def selector_problem(error: Exception) -> str:
+    """soupsieve's reason on one line (it draws the selector and a caret below)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _select_one(source_url: str, tag: Tag, selector: str | None) -> Tag | None:
@@ -142,36 +174,51 @@ def _entry(
     item: Tag,
     selectors: Selectors,
     base: str,
+    page: str,
     language: str | None,
     now: datetime,
-) -> Entry | None:
+) -> tuple[Entry, bool, bool] | None:
+    """The entry of one item, and whether its link and date selectors found
+    an element; None when it has no title."""
     title_tag = _select_one(source_url, item, selectors.title)
-    title = _clean(title_tag.get_text()) if title_tag else None
+    # Words in nested elements (<span>, <br>) stay apart.
+    title = _clean(" ".join(title_tag.get_text(" ").split())) if title_tag else None
     if not title:
         return None
     title = _shorten(title, TITLE_LIMIT)
-    link = _link(_select_one(source_url, item, selectors.link), item, base)
+    chosen = _select_one(source_url, item, selectors.link)
+    link = _link(chosen, item, base, page) if chosen or not selectors.link else None
     summary_tag = _select_one(source_url, item, selectors.summary)
     # Relative links in a summary are relative to the article, as in parse.py.
     summary = _html(summary_tag.decode_contents(), link or base) if summary_tag else None
-    return Entry(
+    date_tag = _select_one(source_url, item, selectors.date)
+    published = _date(date_tag, now)
+    # The same article under other tracking parameters or another anchor is the same item.
+    guid = without_tracking(link).partition("#")[0] if link else _hash(title)
+    entry = Entry(
         source_url=source_url,
-        guid=link or _hash(title),
+        guid=guid,
         link=link,
         title=title,
         summary=summary,
-        published=_date(_select_one(source_url, item, selectors.date), now),
+        published=published,
         language=language,
     )
+    return entry, chosen is not None, date_tag is not None
 
 
-def _link(chosen: Tag | None, item: Tag, base: str) -> str | None:
+def _link(chosen: Tag | None, item: Tag, base: str, page: str) -> str | None:
     """The first absolute http(s) URL among: the chosen element's href, its
-    first ``<a href>``, the item's own href, the item's first ``<a href>``."""
-    for tag in (chosen, item):
+    first ``<a href>``, the item's own href, the item's first ``<a href>``
+    (the last two only without a ``link:`` selector). A link back to the page
+    itself (``href="#"``, a script's anchor) is no link."""
+    here = page.partition("#")[0]
+    for tag in (chosen, item) if chosen is None else (chosen,):
         for element in (tag, tag.find("a", href=True) if tag else None):
             href = element.get("href") if isinstance(element, Tag) else None
-            if isinstance(href, str) and (url := _http_url(href, base)):
+            if not isinstance(href, str) or href.strip().startswith("#"):
+                continue  # an anchor in the page (href="#", for a script)
+            if (url := _http_url(href, base)) and url.partition("#")[0] != here:
                 return url
     return None
 

@@ -154,6 +154,12 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
         ("classify: {kz: {remove: [x]}}\nsources: []\n", "classify.kz.remove", "unknown key"),
         ("classify: {kz: {add: [ok, 3]}}\nsources: []\n", "classify.kz.add[1]", "non-empty string"),
         ("classify: {kz: {add: {a: b}}}\nsources: []\n", "classify.kz.add", "list of strings"),
+        ("sources:\n  - {url: 'https://a.example/', type: html,"
+         " selectors: {item: 'article[', title: h2}}\n", "sources[0].selectors.item",
+         "must be a CSS selector, not 'article[' (Malformed attribute selector at position 7)"),
+        ("sources:\n  - {url: 'https://a.example/', type: html,"
+         " selectors: {item: li, title: 'h2::text'}}\n", "sources[0].selectors.title",
+         "must be a CSS selector"),
         # values that passed, then broke a refresh with a traceback
         ("sources:\n  - {url: 'http://127.0.0.1:99999/x.xml'}\n", "sources[0].url",
          "Port out of range"),
