@@ -18,7 +18,8 @@
   the same story when published further apart than the window, when the
   titles carry different numbers ("rate on 12 May" and "on 13 May"), when the
   texts carry several telling numbers each and none in common, when the titles
-  name different places, or when the titles are one template with a word or
+  name different places, when the items are about different countries, or
+  when the titles are one template with a word or
   two swapped ("visit to China" and "visit to Japan"); otherwise the same story
   above :data:`THRESHOLD`, or above a lower one when they share a telling
   number (16.5, 980, 12950) and their titles share a word, a name or a
@@ -174,6 +175,9 @@ class Signature:
     title_numbers: frozenset[str]
     #: Towns, provinces and capitals the title names, as short keys ("jam").
     places: frozenset[str] = frozenset()
+    #: The countries the item is about (kz...): items about different ones
+    #: are different stories ("earthquake in Naryn region", "in Tajikistan").
+    countries: frozenset[str] = frozenset()
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -192,7 +196,7 @@ class Signature:
     def dumps(self) -> str:
         return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places)]
+             sorted(self.title_numbers), sorted(self.places), sorted(self.countries)]
         )  # fmt: skip
 
     @classmethod
@@ -206,9 +210,11 @@ class Signature:
         )
 
 
-def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Signature:
+def signature(
+    title: str, summary: str | None, places: Iterable[str] = (), countries: Iterable[str] = ()
+) -> Signature:
     """The signature of an item; ``places`` are the towns, provinces and
-    capitals its title names, as written."""
+    capitals its title names, as written, ``countries`` those it is about."""
     summary = lead(summary)
     # The text is folded and cut into words once, for features and numbers alike.
     folded = _fold(f"{title} {summary}")
@@ -224,6 +230,7 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
         numbers=frozenset(n for n in _folded_numbers(folded, words) if _telling(n)),
         title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
+        countries=frozenset(countries),
     )
 
 
@@ -258,11 +265,33 @@ def _numbers(text: str, words: bool = True) -> Iterable[str]:
 
 def _folded_numbers(folded: str, words: list[str] | None = None) -> Iterable[str]:
     """:func:`_numbers` of a folded text; number words are read from ``words``
-    (its :data:`_WORD` matches), when given."""
-    for digits, unit in _NUMBER.findall(folded):
-        yield _canonical(digits, unit if unit in MULTIPLIERS else "")
+    (its :data:`_WORD` matches), when given.
+
+    A number fused to a word ("covid-19", "pm2.5", "a320", "чм-2026") names
+    a thing, not a quantity: left out. "1,200" is read both ways, 1200 (in
+    English) and 1.2 (in French or Russian). A one-letter multiplier counts
+    only written against the number: "$5m" is 5 million, "25 m/s" is 25."""
+    for match in _NUMBER.finditer(folded):
+        start = match.start()
+        if start and (folded[start - 1].isalpha() or _fused(folded, start)):
+            continue
+        digits, unit = match.groups()
+        if unit not in MULTIPLIERS or (len(unit) == 1 and match.end(1) != match.start(2)):
+            unit = ""
+        yield _canonical(digits, unit)
+        if not unit and "," in digits and _COMMA_GROUPS.fullmatch(digits):
+            yield digits.replace(",", "")
     if words:
         yield from map(NUMBER_WORDS.__getitem__, NUMBER_WORDS.keys() & words)
+
+
+def _fused(text: str, start: int) -> bool:
+    """True when the number at ``start`` follows a word and a hyphen ("covid-19")."""
+    return start >= 2 and text[start - 1] == "-" and text[start - 2].isalpha()
+
+
+#: A whole number with English digit groups ("1,200", "12,950,000").
+_COMMA_GROUPS = re.compile(r"[1-9]\d{0,2}(?:,\d{3})+")
 
 
 @lru_cache(maxsize=1 << 14)
@@ -394,14 +423,17 @@ class Hit:
 def conflicting(a: Doc, b: Doc) -> bool:
     """True when two items cannot be one story whatever their words: too far
     apart in time, titles with different numbers ("rate on 12 May" and "on 13
-    May"), texts with two or more telling numbers each and none in common, or
-    titles naming different places (Ashgabat and Turkmenabat)."""
+    May"), texts with two or more telling numbers each and none in common,
+    titles naming different places (Ashgabat and Turkmenabat), or items about
+    different countries (Tokayev and Mirziyoyev each received at the Élysée)."""
     if abs(a.at - b.at) > WINDOW:
         return True
     x, y = a.signature, b.signature
     if x.title_numbers and y.title_numbers and not x.title_numbers & y.title_numbers:
         return True
     if len(x.numbers) >= 2 and len(y.numbers) >= 2 and not x.numbers & y.numbers:
+        return True
+    if x.countries and y.countries and not x.countries & y.countries:
         return True
     return bool(x.places and y.places and not x.places & y.places)
 

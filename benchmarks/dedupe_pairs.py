@@ -21,6 +21,7 @@ from pathlib import Path
 from aggregator import cluster
 from aggregator.classify import Classifier
 from aggregator.prepare import title_places
+from aggregator.types import Entry
 
 PAIRS = Path(__file__).parent.parent / "tests" / "data" / "dedupe" / "pairs.json"
 ORIGIN = datetime(2026, 11, 1, tzinfo=UTC)
@@ -42,13 +43,16 @@ CLASSIFIER = Classifier()
 def doc(n: int, item: dict[str, object]) -> cluster.Doc:
     """A pair's item as the pipeline would index it."""
     title, summary = str(item["title"]), str(item.get("summary") or "")
-    places = title_places(CLASSIFIER.classify_text(title))
+    entry = Entry(source_url=f"source-{n}", guid=str(n), link=None, title=title, summary=summary)
+    classification = CLASSIFIER.classify(entry)
     return cluster.Doc(
         item_id=n,
         story_id=n,
         source=f"source-{n}",
         at=ORIGIN + timedelta(hours=float(item["hours"])),  # type: ignore[arg-type]
-        signature=cluster.signature(title, summary, places),
+        signature=cluster.signature(
+            title, summary, title_places(classification), classification.countries
+        ),
     )
 
 

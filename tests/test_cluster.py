@@ -9,6 +9,7 @@ import pytest
 from aggregator import cluster
 from aggregator.cluster import Doc, StoryIndex, signature, skeleton
 from benchmarks.dedupe_pairs import decide_all, load, precision_recall
+from benchmarks.dedupe_pairs import doc as pipeline_doc
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -41,6 +42,12 @@ def test_spellings_of_a_name_share_a_stem(words: tuple[str, ...]) -> None:
         ("Budget 2027 adopted, 3 votes against", set()),  # years and units do not tell
         ("Lot 007 et 0120", {"120"}),  # leading zeros dropped
         ("Prix 100 et 12000 sums", {"100", "12000"}),
+        # English digit groups are read both ways ("1,200" is 1.2 in French)
+        ("1,200 evacuated in Osh", {"1.2", "1200"}),
+        ("1 200 человек эвакуированы", {"1200"}),
+        # a number fused to a word names a thing; a lone letter after a space is a unit
+        ("COVID-19 and PM2.5: Bishkek's A320 fleet", set()),
+        ("Wind of 25 m/s, a $5m loss", {"25", "5000000"}),
         # beyond Decimal's 28 digits, rounded as Decimal rounds
         ("Code 572973169861443680387900934324", {"572973169861443680387900934300"}),
     ],
@@ -232,3 +239,34 @@ def test_a_shared_number_needs_titles_in_common(title_a: str, title_b: str, same
     decision = cluster.same_story(doc(1, title_a), doc(2, title_b), 0.2, lambda: 0.2)
 
     assert decision is same
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("Kazakhstan : Tokaïev reçu à l'Élysée",
+          "Le président kazakh a été reçu par Emmanuel Macron à l'Élysée."),
+         ("Ouzbékistan : Mirziyoïev rencontre Emmanuel Macron à l'Élysée",
+          "Le président ouzbek a été reçu par Emmanuel Macron à l'Élysée.")),
+        (("В Нарынской области произошло землетрясение магнитудой 4,6",
+          "Землетрясение магнитудой 4,6 произошло в Нарынской области."),
+         ("В Таджикистане произошло землетрясение магнитудой 4,6",
+          "Землетрясение магнитудой 4,6 произошло в Таджикистане.")),
+    ],
+)  # fmt: skip
+def test_items_about_different_countries_are_different_stories(
+    a: tuple[str, str], b: tuple[str, str]
+) -> None:
+    first = pipeline_doc(0, {"title": a[0], "summary": a[1], "hours": 0})
+    second = pipeline_doc(1, {"title": b[0], "summary": b[1], "hours": 20})
+    assert first.signature.countries and second.signature.countries
+    assert cluster.conflicting(first, second)
+    same_country = pipeline_doc(2, {"title": a[0], "summary": b[1], "hours": 10})
+    assert not cluster.conflicting(first, same_country)
+
+
+def test_a_signature_stored_before_countries_loads_without_them() -> None:
+    sig = signature("Kazakhstan raises its base rate to 16.5%", None, countries=["kz"])
+    assert cluster.Signature.loads(sig.dumps()) == sig
+    old = '[["16.5","base"],["16.5"],["16.5"],["16.5"],[]]'
+    assert cluster.Signature.loads(old).countries == frozenset()
