@@ -255,7 +255,7 @@ def follow_renamed_sources(store: Store, sources: Iterable[Source]) -> int:
         items = store.rename_source(old.url, source.url)
         orphans.remove(old)
         renamed += 1
-        log.info("source=%s renamed from %s, with its %d items", source.url, old.url, items)
+        log.warning("source=%s renamed from %s, with its %d items", source.url, old.url, items)
     return renamed
 
 
