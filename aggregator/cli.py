@@ -2,13 +2,14 @@
 
 Exit codes: 0 the command completed (a refresh completes even when some
 sources failed: they are reported); 1 invalid configuration; 3 unusable
-store; 4 the output folder cannot be written; 75 another refresh holds the
-store's lock; 2 wrong usage (click's own).
+store; 4 the output folder cannot be written; 5 a worker process died (out of
+memory?); 75 another refresh holds the store's lock; 2 wrong usage (click's own).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,7 +25,7 @@ import click
 from . import __version__
 from .classify import LABELS, Classifier
 from .config import load_config
-from .errors import ConfigError, OutputError, StoreError
+from .errors import ConfigError, OutputError, StoreError, WorkersDied
 from .lock import Locked, refresh_lock
 from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
@@ -36,6 +37,8 @@ EXIT_CONFIG = 1
 EXIT_STORE = 3
 #: The output folder cannot be written (the items are stored).
 EXIT_OUTPUT = 4
+#: A worker process died (killed, out of memory): the refresh stopped.
+EXIT_WORKERS = 5
 #: Another aggregator holds the store's lock (EX_TEMPFAIL: try again later).
 EXIT_LOCKED = 75
 
@@ -127,6 +130,12 @@ def run(config_path: Path) -> None:
         except (StoreError, OutputError) as e:
             log.error("refresh failed: %s", e)
             return
+        except WorkersDied as e:
+            # The dead pool's thread may never end, and would keep the daemon
+            # from exiting: exit now (the store is closed, the lock released),
+            # and let the service manager start it again.
+            log.error("refresh failed: %s; exiting", e)
+            _exit_now(EXIT_WORKERS)
         # A check in which no source was due is routine: seen with -v only.
         fetched = any(r.status not in (Status.NOT_DUE, Status.GONE) for r in report.sources)
         log.log(logging.WARNING if fetched else logging.INFO, _summary_line(report, cfg))
@@ -481,3 +490,16 @@ def main() -> None:
     except OutputError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_OUTPUT)
+    except WorkersDied as e:
+        click.echo(f"error: {e}", err=True)
+        _exit_now(EXIT_WORKERS)
+
+
+def _exit_now(status: int) -> None:
+    """Exit without waiting for other threads: a dead worker pool's thread
+    may wait forever for the rest of a result (the store is closed and its
+    lock released by then)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

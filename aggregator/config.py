@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -55,7 +56,8 @@ MAX_MINUTES = 365 * 24 * 60.0
 MAX_DAYS = 36500.0
 MAX_SECONDS = 3600.0
 _SOURCE_KEYS = {
-    "name", "url", "language", "country", "priority", "type", "selectors", "interval_minutes"
+    "name", "url", "language", "country", "priority", "type", "selectors", "interval_minutes",
+    "timezone",
 }  # fmt: skip
 _SELECTOR_KEYS = {"item", "title", "link", "date", "summary"}
 _LABELS = (*COUNTRIES, REGION)
@@ -302,8 +304,11 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
             selectors = Selectors(**found)
         elif entry.get("selectors") is not None:
             raise v.error(f"{key}.selectors", "only for a source with type: html")
+        zone = v.optional(entry, f"{key}.timezone", v.timezone)
+        if zone is not None and kind != "html":
+            raise v.error(f"{key}.timezone", "only for a source with type: html")
         interval = v.optional(entry, f"{key}.interval_minutes", v.positive_number)
-        sources.append(Source(name, url, language, country, priority, selectors, interval))
+        sources.append(Source(name, url, language, country, priority, selectors, interval, zone))
     return tuple(sources)
 
 
@@ -379,6 +384,16 @@ class _Validator:
                 problem = "not http:// or https://"
         if problem is not None:
             raise self.error(key, f"must be an http:// or https:// URL, not {text!r} ({problem})")
+        return text
+
+    def timezone(self, value: object, key: str) -> str:
+        text = self.string(value, key)
+        try:
+            ZoneInfo(text)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise self.error(
+                key, f"must be a time zone such as Asia/Almaty, not {text!r}"
+            ) from None
         return text
 
     def selector(self, value: object, key: str) -> str:

@@ -46,6 +46,11 @@ class OutputError(AggregatorError):
     """The output folder cannot be written (a file in its place, no permission...)."""
 
 
+class WorkersDied(AggregatorError):
+    """A worker process preparing items died (killed, out of memory): the
+    refresh stopped. What it stored is kept; the next run fetches the rest."""
+
+
 class RolledBack(StoreError):
     """Another transaction of the group this one belongs to failed, taking
     this one with it (:meth:`~aggregator.store.Store.grouped`); that failure

@@ -34,7 +34,15 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .errors import FetchError, OutputError, ParseError, RolledBack, SourceError, StoreError
+from .errors import (
+    FetchError,
+    OutputError,
+    ParseError,
+    RolledBack,
+    SourceError,
+    StoreError,
+    WorkersDied,
+)
 from .fetch import Fetcher
 from .prepare import (
     Prepared,
@@ -75,6 +83,8 @@ COMMIT_EVERY = 0.5
 #: During a refresh, a full garbage collection waits for this many collections
 #: of the middle generation (Python's default: 10).
 FULL_COLLECTIONS_AFTER = 1000
+#: Seconds between two checks that the worker processes are alive.
+WORKER_CHECK = 0.5
 #: Seconds between two attempts to claim a source another worker holds.
 CLAIM_POLL = 0.2
 #: Why a source claimed after another worker is not fetched again.
@@ -210,12 +220,19 @@ async def _refresh(
                     for source in config.sources
                 ]
                 watcher = asyncio.create_task(_cancel_when(stop, tasks)) if stop else None
+                watchdog = asyncio.create_task(_watch_workers(workers, tasks))
                 results = await asyncio.gather(*tasks, return_exceptions=True)
+                watchdog.cancel()
                 if watcher:
                     watcher.cancel()
     finally:
         committer.cancel()
         workers.close()
+    if (died := workers.dead_worker()) is not None:
+        raise WorkersDied(
+            f"{died} (out of memory?): the refresh stopped; what it stored is kept,"
+            " the next run fetches the rest"
+        )
     errors = [
         r
         for r in results
@@ -277,6 +294,15 @@ async def _commit_every(store: Store, seconds: float) -> None:
             store.commit_group()
         except StoreError:
             return  # the next transaction and the end of the group raise it
+
+
+async def _watch_workers(workers: Preparer, tasks: list[asyncio.Task[SourceReport]]) -> None:
+    """Cancel the tasks still running once a worker process has died: the
+    pool may never answer again (:meth:`Preparer.dead_worker`)."""
+    while workers.dead_worker() is None:
+        await asyncio.sleep(WORKER_CHECK)
+    for task in tasks:
+        task.cancel()
 
 
 async def _cancel_when(stop: threading.Event, tasks: list[asyncio.Task[SourceReport]]) -> None:

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from . import cluster
 from .classify import Classifier
@@ -80,7 +81,8 @@ def read(source: Source, result: FetchResult, now: datetime) -> ParsedFeed:
     if source.selectors is not None:
         from .scrape import scrape  # BeautifulSoup loads only when a page is scraped
 
-        return scrape(source.url, result, source.selectors, source.language, now=now)
+        zone = ZoneInfo(source.timezone) if source.timezone else UTC
+        return scrape(source.url, result, source.selectors, source.language, now=now, zone=zone)
     return parse(source.url, result, source.language)
 
 
@@ -271,6 +273,8 @@ class Preparer:
         self._building = threading.Lock()
         self._bodies = 0
         self._pool = pool(config, os.cpu_count() or 1) if new_sources >= POOL_FROM else None
+        #: How a worker process died, once one has (see :meth:`dead_worker`).
+        self._died: str | None = None
 
     async def prepare(
         self, source: Source, result: FetchResult, now: datetime, known: Mapping[str, str]
@@ -291,7 +295,27 @@ class Preparer:
             classifier = self._classifier()
         return prepare(source, result, now, known, classifier)
 
+    def dead_worker(self) -> str | None:
+        """How a worker process ended, if one did while the pool was open
+        (killed, out of memory): the pool cannot be trusted after that. When
+        a worker dies while sending a result, CPython's pool may wait forever
+        for the rest of it (``ProcessPoolExecutor`` in 3.11), holding the
+        refresh and the store's lock."""
+        if self._died is not None:
+            return self._died
+        broken = getattr(self._pool, "_broken", False)
+        if broken:  # the pool saw a worker die (its message says how)
+            self._died = f"a worker process died ({broken})"
+        processes = getattr(self._pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            code = process.exitcode
+            if code is not None and code != 0:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                self._died = f"worker process {process.pid} {how}"
+        return self._died
+
     def close(self) -> None:
-        """Stop the worker processes, if any started."""
+        """Stop the worker processes, if any started (without waiting for a
+        pool whose worker died: it may never answer)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=self.dead_worker() is None, cancel_futures=True)

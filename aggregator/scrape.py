@@ -16,7 +16,7 @@ import codecs
 import re
 import unicodedata
 import warnings
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 import soupsieve
 from bs4 import BeautifulSoup, Tag
@@ -50,6 +50,7 @@ def scrape(
     language: str | None = None,
     *,
     now: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> ParsedFeed:
     """Find the items of an HTML page and turn them into entries.
 
@@ -59,6 +60,7 @@ def scrape(
         selectors: where the items and their fields are.
         language: the source's configured language; else the page's ``<html lang>``.
         now: the clock, for relative and future dates; default: the current time.
+        zone: the time zone of the page's dates that do not give one.
     Returns:
         The page's title, URL and language, and one entry per item that has a
         title, in page order; an item with the same guid as an earlier one (the
@@ -88,7 +90,7 @@ def scrape(
     entries: dict[str, Entry] = {}
     linked = dated = 0  # items in which the link and date selectors found an element
     for item in items:
-        found = _entry(source_url, item, selectors, base, result.url, info.language, now)
+        found = _entry(source_url, item, selectors, base, result.url, info.language, now, zone)
         if found is not None:
             entry, has_link, has_date = found
             entries.setdefault(entry.guid, entry)
@@ -177,6 +179,7 @@ def _entry(
     page: str,
     language: str | None,
     now: datetime,
+    zone: tzinfo,
 ) -> tuple[Entry, bool, bool] | None:
     """The entry of one item, and whether its link and date selectors found
     an element; None when it has no title."""
@@ -192,7 +195,7 @@ def _entry(
     # Relative links in a summary are relative to the article, as in parse.py.
     summary = _html(summary_tag.decode_contents(), link or base) if summary_tag else None
     date_tag = _select_one(source_url, item, selectors.date)
-    published = _date(date_tag, now)
+    published = _date(date_tag, now, zone)
     # The same article under other tracking parameters or another anchor is the same item.
     guid = without_tracking(link).partition("#")[0] if link else _hash(title)
     entry = Entry(
@@ -223,13 +226,13 @@ def _link(chosen: Tag | None, item: Tag, base: str, page: str) -> str | None:
     return None
 
 
-def _date(tag: Tag | None, now: datetime) -> datetime | None:
+def _date(tag: Tag | None, now: datetime, zone: tzinfo) -> datetime | None:
     if tag is None:
         return None
     attribute = tag.get("datetime")
-    if isinstance(attribute, str) and (parsed := parse_date(attribute, now)):
+    if isinstance(attribute, str) and (parsed := parse_date(attribute, now, zone)):
         return parsed
-    return parse_date(tag.get_text(" "), now)
+    return parse_date(tag.get_text(" "), now, zone)
 
 
 # --- dates ------------------------------------------------------------------
@@ -280,7 +283,7 @@ _NAMED_OFFSETS = {"мск": 3, "msk": 3}
 _NAMED_OFFSET = re.compile(r"[\s(]*(мск|msk)\b")
 
 
-def parse_date(text: str, now: datetime) -> datetime | None:
+def parse_date(text: str, now: datetime, zone: tzinfo = UTC) -> datetime | None:
     """The date a news page shows, as an aware UTC datetime, or None.
 
     Understands ISO 8601; day-first numbers ("25.11.2026", "25/11/2026 14:30",
@@ -290,25 +293,25 @@ def parse_date(text: str, now: datetime) -> datetime | None:
     latest one not in the future when missing; "today", "yesterday", "hier",
     "сегодня, 14:30", "вчера"...; "3 hours ago", "il y a 3 heures", "3 часа назад".
 
-    A time without an offset is taken as UTC: a listing page rarely says its
-    zone, and a few hours' error matters less than a guess per site. A numeric
-    offset ("+05:00", "UTC+5") or "МСК" is applied. "Today" is ``now``'s UTC
-    date. A date more than a day after ``now`` is dropped (None).
+    A time without an offset is in ``zone`` (the source's ``timezone:``;
+    UTC by default: a listing page rarely says its zone). A numeric offset
+    ("+05:00", "UTC+5") or "МСК" is applied. "Today" is ``now``'s date in
+    ``zone``. A date more than a day after ``now`` is dropped (None).
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    value = _iso(text) or _relative(text, now) or _written(text, now)
+    value = _iso(text, zone) or _relative(text, now) or _written(text, now, zone)
     if value is None or value > now + FUTURE_SLACK:
         return None
     return value
 
 
-def _iso(text: str) -> datetime | None:
+def _iso(text: str, zone: tzinfo) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return _utc(value)
+    return _utc(value, zone)
 
 
 def _normalize(text: str) -> str:
@@ -330,16 +333,16 @@ def _relative(text: str, now: datetime) -> datetime | None:
     return None
 
 
-def _written(text: str, now: datetime) -> datetime | None:
+def _written(text: str, now: datetime, zone: tzinfo) -> datetime | None:
     """A calendar date (or a day word) with an optional time and offset."""
     text = _normalize(text)
-    found = _day(text, now)
+    found = _day(text, now, zone)
     if found is None:
         return None
     day, year_given, (start, end) = found
     rest = f"{text[:start]} {text[end:]}"
     try:
-        value = datetime.combine(day, _time(rest) or time(), tzinfo=_offset(rest))
+        value = datetime.combine(day, _time(rest) or time(), tzinfo=_offset(rest, zone))
         if not year_given and value > now + FUTURE_SLACK:
             value = value.replace(year=value.year - 1)  # "25 Dec" read in January
     except ValueError:  # 31 November, 25:00, 29 February of the year before
@@ -347,11 +350,11 @@ def _written(text: str, now: datetime) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _day(text: str, now: datetime) -> tuple[date, bool, tuple[int, int]] | None:
+def _day(text: str, now: datetime, zone: tzinfo) -> tuple[date, bool, tuple[int, int]] | None:
     """The date in ``text``, whether it gave the year, and where it was."""
     try:
         if match := _RELATIVE_DAY.search(text):
-            today = now.astimezone(UTC).date()
+            today = now.astimezone(zone).date()
             return today - timedelta(days=_DAYS_AGO[match.group(1)]), True, match.span()
         if match := _YMD.search(text):
             year, month, day = map(int, match.groups())
@@ -381,10 +384,10 @@ def _time(text: str) -> time | None:
     return time(hour, minute, second)
 
 
-def _offset(text: str) -> timezone:
-    """The zone right after the time ("+05:00", "UTC+5", "МСК"); else UTC."""
+def _offset(text: str, zone: tzinfo) -> tzinfo:
+    """The zone right after the time ("+05:00", "UTC+5", "МСК"); else ``zone``."""
     if not (time_match := _TIME.search(text)):
-        return UTC
+        return zone
     after = text[time_match.end() :]
     if match := _OFFSET.match(after):
         sign, hours, minutes = match.group(1, 2, 3) if match.group(1) else match.group(4, 5, 6)
@@ -392,10 +395,10 @@ def _offset(text: str) -> timezone:
         return timezone(-delta if sign == "-" else delta)
     if match := _NAMED_OFFSET.match(after):
         return timezone(timedelta(hours=_NAMED_OFFSETS[match.group(1)]))
-    return UTC
+    return zone
 
 
-def _utc(value: datetime) -> datetime:
+def _utc(value: datetime, zone: tzinfo = UTC) -> datetime:
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)

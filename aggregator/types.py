@@ -87,6 +87,9 @@ class Source:
     selectors: Selectors | None = None
     #: Minutes between two fetches of this source, instead of the schedule's.
     interval_minutes: float | None = None
+    #: IANA time zone (``Asia/Almaty``) of a page's dates that give none
+    #: (``type: html``); None: UTC.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)

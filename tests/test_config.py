@@ -160,6 +160,11 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
         ("sources:\n  - {url: 'https://a.example/', type: html,"
          " selectors: {item: li, title: 'h2::text'}}\n", "sources[0].selectors.title",
          "must be a CSS selector"),
+        ("sources:\n  - {url: 'https://a.example/', type: html, timezone: Asia/Almati,"
+         " selectors: {item: li, title: h2}}\n", "sources[0].timezone",
+         "must be a time zone such as Asia/Almaty, not 'Asia/Almati'"),
+        ("sources:\n  - {url: 'https://a.example/', timezone: Asia/Almaty}\n",
+         "sources[0].timezone", "only for a source with type: html"),
         # values that passed, then broke a refresh with a traceback
         ("sources:\n  - {url: 'http://127.0.0.1:99999/x.xml'}\n", "sources[0].url",
          "Port out of range"),

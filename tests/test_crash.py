@@ -7,6 +7,7 @@ once, every published file is valid Atom, and no temporary file is left.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.cli import EXIT_WORKERS
 from benchmarks.farm import build, write_config
 
 from .support import assert_valid_atom
@@ -96,3 +98,56 @@ def orphaned_workers() -> list[int]:
         if (b"spawn_main" in command or b"forkserver" in command) and parent == 1:
             orphans.append(int(proc.name))
     return orphans
+
+
+def workers_of(pid: int) -> list[int]:
+    """The pool workers of a refresh: the children of its forkserver."""
+
+    def children(parent: int) -> list[int]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if (
+                    proc.name.isdigit()
+                    and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent
+                ):
+                    found.append(int(proc.name))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    return [worker for child in children(pid) for worker in children(child)]
+
+
+def test_a_worker_killed_mid_refresh_ends_it_in_one_line_and_frees_the_lock(farm: Path) -> None:
+    """A worker killed (out of memory, say) while sending a result could leave
+    CPython's pool waiting forever, holding the store's lock: every later cron
+    run then exited "locked" and nothing was published again."""
+    command = [sys.executable, "-m", "aggregator", "refresh", "--force", "--config", str(farm)]
+    for _ in range(10):  # until a kill lands while the workers are at work
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not (workers := workers_of(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for worker in workers:
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, stderr = process.communicate(timeout=60)  # no hang
+        if process.returncode != 0:
+            break
+    assert process.returncode == EXIT_WORKERS, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "(out of memory?): the refresh stopped" in last
+    assert "Traceback" not in stderr
+
+    final = refresh(farm)  # the lock is free, and nothing is lost
+    assert final.wait(timeout=300) == 0
+    with sqlite3.connect(farm.parent / "bench.sqlite") as db:
+        count, unique = db.execute(
+            "SELECT count(*), count(DISTINCT source_url || ' ' || guid) FROM items"
+        ).fetchone()
+    db.close()
+    assert count == unique == SOURCES * ITEMS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -407,3 +408,20 @@ def test_a_pseudo_element_is_an_invalid_selector_on_one_line() -> None:
         run(page('<li><h2 class="t">A</h2></li>'), Selectors(item="li", title="h2::text"))
     assert "invalid CSS selector 'h2::text'" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Сегодня, 02:15", utc(2026, 11, 27, 21, 15)),  # today in Almaty is the 28th
+        ("27 ноября 2026, 23:50", utc(2026, 11, 27, 18, 50)),
+        ("Вчера, 23:40", utc(2026, 11, 27, 18, 40)),
+        ("2026-11-27T23:50", utc(2026, 11, 27, 18, 50)),
+        ("27.11.2026 23:50 МСК", utc(2026, 11, 27, 20, 50)),  # a zone given wins
+    ],
+)
+def test_dates_of_a_page_in_its_own_time_zone(text: str, expected: datetime) -> None:
+    """At 02:46 in Almaty (21:46 UTC), a page's "today" is already tomorrow
+    in UTC terms; with UTC, its newest items sorted below older ones."""
+    now = utc(2026, 11, 27, 21, 46)
+    assert parse_date(text, now, ZoneInfo("Asia/Almaty")) == expected
