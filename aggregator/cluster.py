@@ -175,9 +175,6 @@ class Signature:
     title_numbers: frozenset[str]
     #: Towns, provinces and capitals the title names, as short keys ("jam").
     places: frozenset[str] = frozenset()
-    #: The countries the item is about (kz...): items about different ones
-    #: are different stories ("earthquake in Naryn region", "in Tajikistan").
-    countries: frozenset[str] = frozenset()
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -196,7 +193,7 @@ class Signature:
     def dumps(self) -> str:
         return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places), sorted(self.countries)]
+             sorted(self.title_numbers), sorted(self.places)]
         )  # fmt: skip
 
     @classmethod
@@ -210,11 +207,9 @@ class Signature:
         )
 
 
-def signature(
-    title: str, summary: str | None, places: Iterable[str] = (), countries: Iterable[str] = ()
-) -> Signature:
+def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Signature:
     """The signature of an item; ``places`` are the towns, provinces and
-    capitals its title names, as written, ``countries`` those it is about."""
+    capitals its title names, as written."""
     summary = lead(summary)
     # The text is folded and cut into words once, for features and numbers alike.
     folded = _fold(f"{title} {summary}")
@@ -230,7 +225,6 @@ def signature(
         numbers=frozenset(n for n in _folded_numbers(folded, words) if _telling(n)),
         title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
-        countries=frozenset(countries),
     )
 
 
@@ -405,10 +399,25 @@ class Doc:
     source: str
     at: datetime
     signature: Signature
+    #: The countries the item is about (kz...), as classified: items about
+    #: different ones are different stories ("earthquake in Naryn region",
+    #: "in Tajikistan"). Kept here, not in the signature: ``reclassify`` can
+    #: change them, and a few tuples are shared by every item (:func:`countries`).
+    countries: tuple[str, ...] = ()
 
     @property
     def features(self) -> frozenset[str]:
         return self.signature.feature_set
+
+
+#: The tuples of countries seen, so that every item about Kazakhstan shares one.
+_COUNTRIES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def countries(codes: Iterable[str]) -> tuple[str, ...]:
+    """``codes`` as a shared tuple, for :attr:`Doc.countries`."""
+    key = tuple(codes)
+    return _COUNTRIES.setdefault(key, key)
 
 
 @dataclass(frozen=True)
@@ -433,7 +442,7 @@ def conflicting(a: Doc, b: Doc) -> bool:
         return True
     if len(x.numbers) >= 2 and len(y.numbers) >= 2 and not x.numbers & y.numbers:
         return True
-    if x.countries and y.countries and not x.countries & y.countries:
+    if a.countries and b.countries and not any(c in b.countries for c in a.countries):
         return True
     return bool(x.places and y.places and not x.places & y.places)
 

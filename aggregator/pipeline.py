@@ -554,7 +554,8 @@ class Ingester:
                 if prepared.signature is not None and not before.relevant:
                     # A correction brought it into the region: compare it now.
                     doc = cluster.Doc(
-                        before.id, before.story_id, source_url, before.date, prepared.signature
+                        before.id, before.story_id, source_url, before.date, prepared.signature,
+                        cluster.countries(prepared.classification.countries),
                     )  # fmt: skip
                     _join_similar(self.db, self.index(now), doc)
                     self._last_id = max(self._last_id, before.id)
@@ -570,7 +571,10 @@ class Ingester:
         placement = self.db.find_story(prepared.canonical, prepared.fingerprint, now - STORY_WINDOW)
         doc = None
         if prepared.signature is not None:  # about the region: compared with the others
-            doc = cluster.Doc(0, 0, entry.source_url, date, prepared.signature)
+            doc = cluster.Doc(
+                0, 0, entry.source_url, date, prepared.signature,
+                cluster.countries(prepared.classification.countries),
+            )  # fmt: skip
             if placement is None and (hit := self.index(now).find(doc)) is not None:
                 placement = _joining(hit)
         if placement is None:
@@ -596,7 +600,10 @@ def _doc_from_row(row: ClusterRow) -> cluster.Doc:
         signature = cluster.signature(row.title or "", row.summary)
     else:
         signature = cluster.Signature.loads(row.signature)
-    return cluster.Doc(row.item_id, row.story_id, row.source_url, row.date, signature)
+    return cluster.Doc(
+        row.item_id, row.story_id, row.source_url, row.date, signature,
+        cluster.countries(row.countries.split()),
+    )  # fmt: skip
 
 
 def _log(report: SourceReport) -> SourceReport:
@@ -725,7 +732,10 @@ def _compare_arrivals(
     for item, entry, classification in arrived:
         signature = signature_of(entry, classification)
         assert signature is not None  # the item is about the region now
-        doc = cluster.Doc(item.id, item.story_id, item.source_url, item.date, signature)
+        doc = cluster.Doc(
+            item.id, item.story_id, item.source_url, item.date, signature,
+            cluster.countries(classification.countries),
+        )  # fmt: skip
         _join_similar(store, index, doc, fingerprint_of(entry, classification))
 
 

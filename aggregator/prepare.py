@@ -170,9 +170,7 @@ def signature_of(entry: Entry, classification: Classification) -> cluster.Signat
     """The clustering signature of an item about the region, else None."""
     if not classification.relevant:
         return None
-    return cluster.signature(
-        entry.title, entry.summary, title_places(classification), classification.countries
-    )
+    return cluster.signature(entry.title, entry.summary, title_places(classification))
 
 
 def fingerprint_of(entry: Entry, classification: Classification) -> str | None:

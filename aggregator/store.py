@@ -181,6 +181,8 @@ class ClusterRow:
     #: The text, only for an item stored without a signature (before clustering).
     title: str | None
     summary: str | None
+    #: Its country codes, space-separated (``items.countries``).
+    countries: str = ""
 
 
 @dataclass(frozen=True)
@@ -588,7 +590,7 @@ class Store:
         rows = self._execute(
             """SELECT id, story_id, source_url, date, signature,
                       CASE WHEN signature IS NULL THEN title END,
-                      CASE WHEN signature IS NULL THEN summary END
+                      CASE WHEN signature IS NULL THEN summary END, countries
                FROM items WHERE relevant = 1 AND date >= ? AND id > ? ORDER BY id""",
             (_iso(since), after),
         )

@@ -50,9 +50,8 @@ def doc(n: int, item: dict[str, object]) -> cluster.Doc:
         story_id=n,
         source=f"source-{n}",
         at=ORIGIN + timedelta(hours=float(item["hours"])),  # type: ignore[arg-type]
-        signature=cluster.signature(
-            title, summary, title_places(classification), classification.countries
-        ),
+        signature=cluster.signature(title, summary, title_places(classification)),
+        countries=cluster.countries(classification.countries),
     )
 
 

@@ -259,14 +259,11 @@ def test_items_about_different_countries_are_different_stories(
 ) -> None:
     first = pipeline_doc(0, {"title": a[0], "summary": a[1], "hours": 0})
     second = pipeline_doc(1, {"title": b[0], "summary": b[1], "hours": 20})
-    assert first.signature.countries and second.signature.countries
+    assert first.countries and second.countries
     assert cluster.conflicting(first, second)
     same_country = pipeline_doc(2, {"title": a[0], "summary": b[1], "hours": 10})
     assert not cluster.conflicting(first, same_country)
 
 
-def test_a_signature_stored_before_countries_loads_without_them() -> None:
-    sig = signature("Kazakhstan raises its base rate to 16.5%", None, countries=["kz"])
-    assert cluster.Signature.loads(sig.dumps()) == sig
-    old = '[["16.5","base"],["16.5"],["16.5"],["16.5"],[]]'
-    assert cluster.Signature.loads(old).countries == frozenset()
+def test_items_about_the_same_countries_share_one_tuple() -> None:
+    assert cluster.countries(["kz", "uz"]) is cluster.countries(("kz", "uz"))

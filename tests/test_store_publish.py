@@ -510,6 +510,20 @@ def test_an_entry_looks_updated_only_when_readers_see_a_change(
     )
 
 
+def test_reports_about_different_countries_stay_apart(store: Store, config: Config) -> None:
+    """One template, two countries: two stories (the index reads the stored
+    items' countries)."""
+    text = "<p>Подземные толчки магнитудой 4,6 ощущались ночью в нескольких сёлах.</p>"
+    kg = entry(
+        SOURCE_A, 1, "В Нарынской области произошло землетрясение магнитудой 4,6", summary=text
+    )
+    tj = entry(SOURCE_B, 2, "В Таджикистане произошло землетрясение магнитудой 4,6", summary=text)
+    add(store, kg)
+    add(store, tj)  # fmt: skip
+
+    assert story_of_guid(store, kg.guid) != story_of_guid(store, tj.guid)
+
+
 def test_source_priority_chooses_the_representative(store: Store, tmp_path: Path) -> None:
     original = entry(SOURCE_A, 1, "Tajikistan opens the Rogun dam's second turbine today")
     copy = entry(SOURCE_B, 2, original.title, summary=original.summary, published=NOW)
