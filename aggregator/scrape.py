@@ -133,19 +133,32 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
     """The encoding to decode with: the Content-Type charset when Python knows
     it; else None (BeautifulSoup reads ``<meta charset>`` or guesses), except
     for undeclared Russian text in windows-1251 or KOI8-R, which guessing
-    often takes for Latin-1."""
+    often takes for Latin-1.
+
+    A declaration the bytes contradict gives way, as for feeds
+    (:func:`~aggregator.parse.fix_cyrillic_encoding`): a page in windows-1251
+    or KOI8-R served as ISO-8859-1 or UTF-8 (its titles were gibberish, and
+    dropped as not about the region), or valid UTF-8 served as anything else.
+    """
+    declared = None
     if match := _CHARSET.search(headers.get("content-type", "")):
         try:
-            return codecs.lookup(match.group(1)).name
+            declared = codecs.lookup(match.group(1)).name
         except LookupError:
             pass
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+            return "utf-8"  # non-ASCII text that is valid UTF-8 is UTF-8
+        except UnicodeDecodeError:
+            guess = _sniff_cyrillic(body)
+        if guess is not None:
+            return guess
+    if declared is not None:
+        return declared
     if _META_CHARSET.search(body[:4096]):
         return None
-    try:
-        body.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return _sniff_cyrillic(body)
+    return "utf-8"
 
 
 def _select(source_url: str, tag: Tag, selector: str) -> list[Tag]:

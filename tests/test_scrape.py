@@ -175,8 +175,23 @@ def test_saved_pages(
         (RU_BODY, {"content-type": "text/html; charset=no-such-codec"}),  # ignored
         (RU_BODY.replace(b'<meta charset="windows-1251">', b""), {}),  # undeclared
         (RU_BODY.decode("cp1251").encode("utf-8"), {"content-type": "text/html; charset=utf-8"}),
+        # declarations the bytes contradict
+        (RU_BODY, {"content-type": "text/html; charset=ISO-8859-1"}),
+        (RU_BODY, {"content-type": "text/html; charset=utf-8"}),
+        (
+            RU_BODY.decode("cp1251").encode("utf-8"),
+            {"content-type": "text/html; charset=windows-1251"},
+        ),
     ],
-    ids=["header", "unknown-header", "undeclared", "utf-8"],
+    ids=[
+        "header",
+        "unknown-header",
+        "undeclared",
+        "utf-8",
+        "latin-1-header",
+        "utf-8-header",
+        "cp1251-header-over-utf-8",
+    ],
 )
 def test_russian_page_encodings(body: bytes, headers: dict[str, str]) -> None:
     assert run(body, RU, RU_URL, "ru", headers) == RU_PAGE
