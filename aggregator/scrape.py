@@ -126,7 +126,10 @@ def _soup(source_url: str, body: bytes, headers: dict[str, str]) -> BeautifulSou
     head = body[:500]
     if head.startswith(b"<?xml") and not _LOOKS_LIKE_HTML.search(head):
         raise ParseError(source_url, "an XML document (a feed?), not an HTML page")
-    return BeautifulSoup(body, "lxml", from_encoding=_encoding(body, headers))
+    soup = BeautifulSoup(body, "lxml", from_encoding=_encoding(body, headers))
+    for fallback in soup.find_all("noscript"):  # "enable JavaScript" notes, not content
+        fallback.decompose()
+    return soup
 
 
 def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
@@ -197,8 +200,13 @@ def _entry(
     """The entry of one item, and whether its link and date selectors found
     an element; None when it has no title."""
     title_tag = _select_one(source_url, item, selectors.title)
-    # Words in nested elements (<span>, <br>) stay apart.
+    # Words in nested elements (<span>, <br>) stay apart; a title that is an
+    # image is its alt text.
     title = _clean(" ".join(title_tag.get_text(" ").split())) if title_tag else None
+    if not title and title_tag is not None:
+        image = title_tag if title_tag.name == "img" else title_tag.find("img", alt=True)
+        alt = image.get("alt") if isinstance(image, Tag) else None
+        title = _clean(alt) if isinstance(alt, str) else None
     if not title:
         return None
     title = _shorten(title, TITLE_LIMIT)

@@ -440,3 +440,13 @@ def test_dates_of_a_page_in_its_own_time_zone(text: str, expected: datetime) -> 
     in UTC terms; with UTC, its newest items sorted below older ones."""
     now = utc(2026, 11, 27, 21, 46)
     assert parse_date(text, now, ZoneInfo("Asia/Almaty")) == expected
+
+
+def test_a_title_that_is_an_image_is_its_alt_text_and_noscript_is_left_out() -> None:
+    body = page(
+        '<li><a class="t" href="/a1"><img src="/c.jpg" alt="Uzbekistan cotton harvest"></a></li>'
+        '<li><a class="t" href="/a2">Tajikistan: Rogun<noscript>Activez JavaScript</noscript>'
+        "</a></li>"
+    )
+    titles = [e.title for e in run(body, UNDATED).entries]
+    assert titles == ["Uzbekistan cotton harvest", "Tajikistan: Rogun"]
