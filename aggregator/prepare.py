@@ -202,13 +202,25 @@ def _exit_with(refresh: int) -> None:
     """End this worker when the process of the refresh that started it is
     gone (killed with SIGKILL, say): a pool's workers would otherwise wait for
     work forever, and the server they were forked from with them. It is not
-    their parent (the server is), so it is watched by its id."""
-    while True:
-        try:
-            os.kill(refresh, 0)
-        except ProcessLookupError:
-            os._exit(0)
+    their parent (the server is), so it is watched by its id (a zombie, killed
+    but not yet reaped by whoever started it, counts as gone)."""
+    while _alive(refresh):
         time.sleep(0.5)
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` runs: a process killed but not yet reaped
+    by its own parent (a zombie) is gone too."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: as alive as os.kill says
 
 
 def prepare_in_worker(

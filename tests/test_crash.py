@@ -151,3 +151,21 @@ def test_a_worker_killed_mid_refresh_ends_it_in_one_line_and_frees_the_lock(farm
         ).fetchone()
     db.close()
     assert count == unique == SOURCES * ITEMS
+
+
+def test_workers_end_with_a_killed_refresh_not_yet_reaped(farm: Path) -> None:
+    """A refresh killed by a parent that has not reaped it yet is a zombie:
+    its pid still answers signal 0, and its workers used to wait for it."""
+    process = refresh(farm)
+    deadline = time.monotonic() + 10
+    while not (workers := workers_of(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers, "the refresh started no workers"
+    process.send_signal(signal.SIGKILL)
+    time.sleep(0.2)  # not reaped: a zombie
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    process.wait(timeout=10)
+    assert alive == []
