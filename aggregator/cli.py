@@ -29,7 +29,7 @@ from .errors import ConfigError, OutputError, StoreError, WorkersDied
 from .lock import Locked, refresh_lock
 from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
-from .publish import outputs, source_priorities, stories, story_of, unlisted_sources_left_out
+from .publish import outputs, published_sources, source_priorities, stories, story_of
 from .store import Store, StoredItem, explained_matches, open_store
 from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status
 
@@ -186,7 +186,7 @@ def check(config_path: Path) -> None:
 def status(config_path: Path) -> None:
     """Show each source's state: last success, failures, next attempt, moves."""
     config = _load(config_path)
-    _stored(config)
+    _exit_unless_stored(config)
     with _open(config) as store:
         states = {s.url: s for s in store.sources()}
         items = store.count_items()
@@ -264,7 +264,7 @@ def explain(config_path: Path, url: str) -> None:
     """Print the stored decision for the item whose link (or id) is URL, or
     for each report of the published entry whose id (urn:uuid:...) it is."""
     config = _load(config_path)
-    _stored(config, 1)
+    _exit_unless_stored(config, 1)
     with _open(config) as store:
         items = store.items_by_link(url)
         if not items:
@@ -291,12 +291,12 @@ def preview(config_path: Path, limit: int) -> None:
     applied: try a rule change here before running reclassify.
     """
     config = _load(config_path)
-    _stored(config)
+    _exit_unless_stored(config)
     with _open(config) as store, store.rolled_back():
         total, changed = reclassify_all(store, config)
         click.echo(f"{total} stored items; {changed} would change country with these rules")
         priorities = source_priorities(config)
-        listed = unlisted_sources_left_out(store, config)
+        listed = published_sources(store, config)
         for output in outputs(config):
             chosen = stories(store, output, priorities, listed)
             click.echo(f"\n{output.slug}.xml: {output.title} ({len(chosen)} entries)")
@@ -352,7 +352,7 @@ def _load(path: Path) -> Config:
         sys.exit(EXIT_CONFIG)
 
 
-def _stored(config: Config, status: int = 0) -> None:
+def _exit_unless_stored(config: Config, status: int = 0) -> None:
     """For a command that only reads: exit with ``status`` and say so when
     the SQLite store does not exist yet, rather than create an empty one."""
     if isinstance(config.storage, Path) and not config.storage.exists():

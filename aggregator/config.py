@@ -407,8 +407,7 @@ class _Validator:
                 warnings.simplefilter("ignore", FutureWarning)
                 soupsieve.compile(text)
         except (soupsieve.SelectorSyntaxError, NotImplementedError) as e:
-            # soupsieve draws the selector and a caret under its first line.
-            problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+            problem = selector_problem(e)
             raise self.error(key, f"must be a CSS selector, not {text!r} ({problem})") from e
         return text
 
@@ -457,6 +456,11 @@ class _Validator:
         if number is None or not 0 < number <= maximum:
             raise self.error(key, f"must be a positive number up to {maximum:g}, not {value!r}")
         return number
+
+
+def selector_problem(error: Exception) -> str:
+    """soupsieve's reason on one line (it draws the selector and a caret below)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _finite(value: object) -> float | None:

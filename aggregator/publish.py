@@ -243,7 +243,7 @@ def publish(store: Store, config: Config) -> PublishReport:
     listing: list[tuple[Output, list[Story]]] = []
     changed_feeds: list[str] = []
     priorities = source_priorities(config)
-    listed = unlisted_sources_left_out(store, config)
+    listed = published_sources(store, config)
     for output in outputs(config):
         chosen = stories(store, output, priorities, listed)
         listing.append((output, chosen))
@@ -262,9 +262,10 @@ def publish(store: Store, config: Config) -> PublishReport:
     return PublishReport(written=tuple(written), unchanged=tuple(unchanged))
 
 
-def unlisted_sources_left_out(store: Store, config: Config) -> frozenset[str] | None:
-    """The sources of ``feeds.yaml``, if the store holds items of others
-    (sources taken out of it), to leave those out; else None."""
+def published_sources(store: Store, config: Config) -> frozenset[str] | None:
+    """The sources whose items are published: those of ``feeds.yaml``, when
+    the store also holds sources taken out of it; None when it holds no
+    others (every stored item may be published)."""
     listed = frozenset(source.url for source in config.sources)
     if all(state.url in listed for state in store.sources()):
         return None

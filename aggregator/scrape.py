@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 
+from .config import selector_problem
 from .dedupe import without_tracking
 from .errors import ParseError
 from .parse import (
@@ -173,11 +174,6 @@ def _select(source_url: str, tag: Tag, selector: str) -> list[Tag]:
     except (soupsieve.SelectorSyntaxError, NotImplementedError) as e:
         problem = selector_problem(e)
         raise ParseError(source_url, f"invalid CSS selector {selector!r}: {problem}") from e
-
-
-def selector_problem(error: Exception) -> str:
-    """soupsieve's reason on one line (it draws the selector and a caret below)."""
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _select_one(source_url: str, tag: Tag, selector: str | None) -> Tag | None:
