@@ -155,13 +155,12 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
             body.decode("utf-8")
             return "utf-8"  # non-ASCII text that is valid UTF-8 is UTF-8
         except UnicodeDecodeError:
-            guess = _sniff_cyrillic(body)
-        if guess is not None:
-            return guess
+            if (guess := _sniff_cyrillic(body)) is not None:
+                return guess
     if declared is not None:
         return declared
-    if _META_CHARSET.search(body[:4096]):
-        return None
+    if _META_CHARSET.search(body[:4096]) or not body.isascii():
+        return None  # BeautifulSoup reads <meta charset>, or guesses (Latin-1 French)
     return "utf-8"
 
 

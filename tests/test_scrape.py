@@ -450,3 +450,9 @@ def test_a_title_that_is_an_image_is_its_alt_text_and_noscript_is_left_out() -> 
     )
     titles = [e.title for e in run(body, UNDATED).entries]
     assert titles == ["Uzbekistan cotton harvest", "Tajikistan: Rogun"]
+
+
+def test_an_undeclared_latin_1_french_page_is_not_read_as_utf_8() -> None:
+    body = page('<li><a class="t" href="/a">Réforme de l’énergie au Kazakhstan</a></li>')
+    body = body.decode("utf-8").replace("’", "'").encode("latin-1")
+    assert [e.title for e in run(body, UNDATED).entries] == ["Réforme de l'énergie au Kazakhstan"]
