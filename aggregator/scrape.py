@@ -135,9 +135,9 @@ def _soup(source_url: str, body: bytes, headers: dict[str, str]) -> BeautifulSou
 
 def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
     """The encoding to decode with: the Content-Type charset when Python knows
-    it; else None (BeautifulSoup reads ``<meta charset>`` or guesses), except
-    for undeclared Russian text in windows-1251 or KOI8-R, which guessing
-    often takes for Latin-1.
+    it; else None when the page has a ``<meta charset>`` (BeautifulSoup reads
+    it); else windows-1252, except for undeclared Russian text in windows-1251
+    or KOI8-R, which guessing often takes for Latin-1, and UTF-8.
 
     A declaration the bytes contradict gives way, as for feeds
     (:func:`~aggregator.parse.fix_cyrillic_encoding`): a page in windows-1251
@@ -159,9 +159,12 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
                 return guess
     if declared is not None:
         return declared
-    if _META_CHARSET.search(body[:4096]) or not body.isascii():
-        return None  # BeautifulSoup reads <meta charset>, or guesses (Latin-1 French)
-    return "utf-8"
+    if _META_CHARSET.search(body[:4096]):
+        return None  # BeautifulSoup reads it
+    # Neither UTF-8 nor Russian, and undeclared: windows-1252, the web's
+    # default for such pages (a superset of Latin-1 French); BeautifulSoup's
+    # own guess depends on which detector happens to be installed.
+    return "utf-8" if body.isascii() else "windows-1252"
 
 
 def _select(source_url: str, tag: Tag, selector: str) -> list[Tag]:
