@@ -3,7 +3,8 @@
 Exit codes: 0 the command completed (a refresh completes even when some
 sources failed: they are reported); 1 invalid configuration; 3 unusable
 store; 4 the output folder cannot be written; 5 a worker process died (out of
-memory?); 75 another refresh holds the store's lock; 2 wrong usage (click's own).
+memory?); 75 another refresh holds the store's lock; 2 wrong usage (click's own);
+143 or 130 a refresh stopped by SIGTERM or Ctrl-C (what it stored is published).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ EXIT_OUTPUT = 4
 EXIT_WORKERS = 5
 #: Another aggregator holds the store's lock (EX_TEMPFAIL: try again later).
 EXIT_LOCKED = 75
+#: Signals that stop a refresh after its writes in progress (exit 128 + signal).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 log = logging.getLogger("aggregator")
 
@@ -85,13 +88,32 @@ def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
 
     A source is due when its interval has passed (longer if it asked for it
     with max-age or ttl, or after failures). Exits 0 when the run completed,
-    even if some sources failed.
+    even if some sources failed. SIGTERM or Ctrl-C stops it after the source
+    writes in progress, publishes what is stored and exits with 128 + the
+    signal's number; a second one stops it at once.
     """
     config = _load(config_path)
-    with _locked(config), _open(config) as store, _progress(ctx, config) as progress:
-        report = run_refresh(config, store, force=force, progress=progress)
+    stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.warning("signal %d: stopping after the writes in progress (again: at once)", signum)
+        stopped_by.append(signum)
+        stop.set()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    try:
+        with _locked(config), _open(config) as store, _progress(ctx, config) as progress:
+            report = run_refresh(config, store, force=force, progress=progress, stop=stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if not ctx.obj["quiet"]:
         _print_report(report, config)
+    if stopped_by:
+        sys.exit(128 + stopped_by[0])
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from aggregator.store import explanation, explanation_json
 from aggregator.types import FetchResult
 from benchmarks.farm import build
 
-from .support import DATA, FeedServer, assert_valid_atom, write_config
+from .support import DATA, FeedServer, assert_valid_atom, entries, write_config
 
 COMMANDS = ("refresh", "run", "check", "classify", "explain", "reclassify", "status")
 
@@ -325,3 +325,38 @@ def test_reading_commands_do_not_create_a_store(
     assert result.exit_code == code
     assert "no store yet" in result.output
     assert not (tmp_path / "aggregator.sqlite").exists()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_refresh_publishes_what_it_stored(
+    server: FeedServer, tmp_path: Path, signum: int, code: int
+) -> None:
+    """SIGTERM (a service manager's timeout) or Ctrl-C stops a refresh after
+    its writes in progress: what it stored is published, the summary says
+    what was not refreshed, and the exit code says it was stopped."""
+    good = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    hang = server.serve("/hang.xml", b"<rss/>", delay=60)
+    fetch = {"host_delay": 0, "timeout": 60, "allow_private": True}
+    config = write_config(tmp_path, [{"name": "Courrier", "url": good}, {"url": hang}], fetch=fetch)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "refresh", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not server.hits("/hang.xml") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the good source is stored meanwhile
+        started = time.monotonic()
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert elapsed < 5
+    assert "stopped: 1 sources not refreshed" in stderr
+    assert "Traceback" not in stderr
+    assert "1 updated" in stdout
+    titles = {e["title"] for e in entries(tmp_path / "output" / "kazakhstan.xml")}
+    assert "Kazakhstan : inondations dans la région de Kostanaï" in titles
