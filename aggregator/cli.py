@@ -471,6 +471,8 @@ def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> N
     click.echo(f"  source:  {item.source_name} <{item.source_url}>")
     click.echo(f"  link:    {item.link}")
     click.echo(f"  seen:    {item.first_seen.isoformat()}")
+    published = item.published.isoformat() if item.published else "none given"
+    click.echo(f"  dated:   {item.date.isoformat()} (published: {published})")
     expl = item.explanation
     _print_outcome(item.countries, item.regional, "  outcome: ")
     matches = expl.get("matches")

@@ -169,6 +169,7 @@ def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -
     assert "outcome: published: Kazakhstan (regional)" in result.output
     assert "'Astana'" in result.output
     assert "story:   urn:uuid:" in result.output
+    assert "  dated:   2026-" in result.output and "(published: 2026-" in result.output
     # the id a reader sees in the published entry finds it too
     entry_id = result.output.split("story:   ")[1].split()[0].rstrip(",")
     by_id = runner.invoke(cli, ["explain", "--config", str(config), entry_id])
