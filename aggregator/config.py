@@ -12,6 +12,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -402,9 +403,7 @@ class _Validator:
         import soupsieve
 
         try:
-            with warnings.catch_warnings():
-                # :contains() is deprecated in favour of :-soup-contains(): same meaning.
-                warnings.simplefilter("ignore", FutureWarning)
+            with deprecated_selectors_allowed():
                 soupsieve.compile(text)
         except (soupsieve.SelectorSyntaxError, NotImplementedError) as e:
             problem = selector_problem(e)
@@ -456,6 +455,15 @@ class _Validator:
         if number is None or not 0 < number <= maximum:
             raise self.error(key, f"must be a positive number up to {maximum:g}, not {value!r}")
         return number
+
+
+@contextmanager
+def deprecated_selectors_allowed() -> Iterator[None]:
+    """Without soupsieve's warning that ``:contains()`` is deprecated in favour
+    of ``:-soup-contains()``: the same meaning, and editors write the former."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def selector_problem(error: Exception) -> str:

@@ -525,7 +525,7 @@ class Ingester:
             entry = prepared.entry
             previous = known.get(entry.guid)
             if previous == prepared.digest:
-                continue  # the same entry twice in one document
+                continue  # stored with this very text already
             if previous is None:
                 if entry.published is not None and entry.published < oldest:
                     continue

@@ -15,13 +15,12 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-import warnings
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 import soupsieve
 from bs4 import BeautifulSoup, Tag
 
-from .config import selector_problem
+from .config import deprecated_selectors_allowed, selector_problem
 from .dedupe import without_tracking
 from .errors import ParseError
 from .parse import (
@@ -169,9 +168,7 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
 
 def _select(source_url: str, tag: Tag, selector: str) -> list[Tag]:
     try:
-        with warnings.catch_warnings():
-            # :contains() is deprecated in favour of :-soup-contains(): same meaning.
-            warnings.simplefilter("ignore", FutureWarning)
+        with deprecated_selectors_allowed():
             return list(tag.select(selector))
     except (soupsieve.SelectorSyntaxError, NotImplementedError) as e:
         problem = selector_problem(e)
