@@ -214,15 +214,14 @@ def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
     assert_valid_atom(tmp_path / "output" / "kazakhstan.xml")
 
 
-def test_sigterm_stops_within_seconds_even_with_a_fetch_hanging(
-    server: FeedServer, tmp_path: Path
-) -> None:
-    url = server.serve("/hang.xml", b"<rss/>", delay=60)
-    config = write_config(
-        tmp_path, [{"url": url}], fetch={"host_delay": 0, "timeout": 60, "allow_private": True}
-    )
+def signal_while_fetching(
+    server: FeedServer, command: str, config: Path, signum: int, settle: float = 0.0
+) -> tuple[subprocess.Popen[str], str, str, float]:
+    """Run ``aggregator COMMAND``, send it ``signum`` once its fetch of
+    /hang.xml is in flight (and ``settle`` seconds more); return the process,
+    its output and how long it took to end after the signal."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "run", "--config", str(config)],
+        [sys.executable, "-m", "aggregator", command, "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -230,12 +229,23 @@ def test_sigterm_stops_within_seconds_even_with_a_fetch_hanging(
         while not server.hits("/hang.xml") and time.monotonic() < deadline:
             time.sleep(0.1)
         assert server.hits("/hang.xml")  # the fetch is in flight
+        time.sleep(settle)
         started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - started
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+        return proc, stdout, stderr, time.monotonic() - started
     finally:
         proc.kill()
+
+
+def test_sigterm_stops_within_seconds_even_with_a_fetch_hanging(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    url = server.serve("/hang.xml", b"<rss/>", delay=60)
+    config = write_config(
+        tmp_path, [{"url": url}], fetch={"host_delay": 0, "timeout": 60, "allow_private": True}
+    )
+    proc, _, stderr, elapsed = signal_while_fetching(server, "run", config, signal.SIGTERM)
     assert proc.returncode == 0, stderr
     assert elapsed < 5
     assert "stopped: 1 sources not refreshed" in stderr
@@ -339,21 +349,8 @@ def test_a_stopped_refresh_publishes_what_it_stored(
     hang = server.serve("/hang.xml", b"<rss/>", delay=60)
     fetch = {"host_delay": 0, "timeout": 60, "allow_private": True}
     config = write_config(tmp_path, [{"name": "Courrier", "url": good}, {"url": hang}], fetch=fetch)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "refresh", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not server.hits("/hang.xml") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # the good source is stored meanwhile
-        started = time.monotonic()
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - started
-    finally:
-        proc.kill()
+    # The good source is stored in the second after the other's fetch began.
+    proc, stdout, stderr, elapsed = signal_while_fetching(server, "refresh", config, signum, 1.0)
     assert proc.returncode == code, stderr
     assert elapsed < 5
     assert "stopped: 1 sources not refreshed" in stderr
