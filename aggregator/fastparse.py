@@ -157,8 +157,8 @@ def _rss(root: etree._Element) -> dict[str, Any]:
             "title": _text(item.find("title")),
             "link": link,
             "id": guid_text or link,
-            "summary": _text(item.find("description")),
-            "content": _content(item.find(f"{CONTENT}encoded"), "text/html"),
+            "summary_detail": _detail(_text(item.find("description")), "html"),
+            "content": _content(item.find(f"{CONTENT}encoded"), "html"),
             "published_parsed": _date(_text(item.find("pubDate")) or _text(item.find(f"{DC}date"))),
             "author": _text(item.find("author")) or _text(item.find(f"{DC}creator")),
             "tags": [{"term": t} for c in item.iterfind("category") if (t := _text(c))],
@@ -169,9 +169,16 @@ def _rss(root: etree._Element) -> dict[str, Any]:
 
 
 def _summary_from_content(entry: dict[str, Any]) -> None:
-    """feedparser's summary falls back to the content: so does ours."""
-    if entry["summary"] is None and entry["content"]:
+    """feedparser's summary falls back to the content: so does ours (its
+    ``summary_detail`` is only there for a summary element)."""
+    detail = entry.pop("summary_detail")
+    if detail is not None:
+        entry["summary_detail"] = detail
+        entry["summary"] = detail["value"]
+    elif entry["content"]:
         entry["summary"] = entry["content"][0]["value"]
+    else:
+        entry["summary"] = None
 
 
 def _atom(root: etree._Element) -> dict[str, Any]:
@@ -190,12 +197,13 @@ def _atom(root: etree._Element) -> dict[str, Any]:
         title = item.find(f"{ATOM}title")
         language = _language(title) if title is not None else _language(item)
         content = item.find(f"{ATOM}content")
+        summary = item.find(f"{ATOM}summary")
         entry: dict[str, Any] = {
             "title": _construct(title),
             "title_detail": {"language": language},
             "link": _alternate(item),
             "id": _text(item.find(f"{ATOM}id")),
-            "summary": _construct(item.find(f"{ATOM}summary")),
+            "summary_detail": _detail(_construct(summary), _kind(summary)),
             "content": _content(content, _kind(content)),
             "published_parsed": _date(_text(item.find(f"{ATOM}published"))),
             "updated_parsed": _date(_text(item.find(f"{ATOM}updated"))),
@@ -236,10 +244,16 @@ def _construct(element: etree._Element | None) -> str | None:
 
 
 def _content(element: etree._Element | None, kind: str) -> list[dict[str, str]]:
-    value = _text(element)
+    detail = _detail(_text(element), kind)
+    return [] if detail is None else [detail]
+
+
+def _detail(value: str | None, kind: str) -> dict[str, str] | None:
+    """A text construct's value and media type (``kind`` is "text" or
+    "html"), as feedparser gives them."""
     if value is None:
-        return []
-    return [{"value": value, "type": "text/html" if kind == "html" else "text/plain"}]
+        return None
+    return {"value": value, "type": "text/html" if kind == "html" else "text/plain"}
 
 
 def _alternate(element: etree._Element) -> str | None:

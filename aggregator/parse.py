@@ -230,7 +230,7 @@ def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> E
     # and agency copies repeat the summary, so fingerprints can match. Relative
     # links in it are relative to the article.
     article = link or base
-    summary = _html(raw.get("summary"), article) or _html(_first_content(raw), article)
+    summary = _summary(raw, article)
     title = _text(raw.get("title"))
     if not title and summary:
         title = _shorten(_text(summary) or "")
@@ -259,12 +259,45 @@ def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> E
     )
 
 
-def _first_content(raw: Any) -> str | None:
-    for content in raw.get("content", ()):
-        value = content.get("value")
-        if value and content.get("type", "text/html") in ("text/html", "application/xhtml+xml"):
-            return str(value)
+def _summary(raw: Any, base: str) -> str | None:
+    """The entry's summary as sanitized HTML, else its first content's.
+
+    A text the feed declares plain (Atom's default ``type="text"``) is
+    escaped, its blank lines made paragraphs and its line breaks kept: its
+    ``<`` and ``&`` are characters, not markup. Unless it holds HTML tags:
+    then the feed mislabelled its HTML, and it is read as HTML (as feed
+    readers do).
+    """
+    # dict.get: FeedParserDict.get("summary") falls back to the content, as
+    # plain as it may be; "summary_detail" is there only for a summary element.
+    detail = dict.get(raw, "summary_detail")
+    if detail and (summary := _html_of(detail.get("value"), detail.get("type"), base)):
+        return summary
+    for content in raw.get("content") or ():
+        if text := _html_of(content.get("value"), content.get("type"), base):
+            return text
     return None
+
+
+def _html_of(value: object, kind: str | None, base: str) -> str | None:
+    """:func:`_html` of a text construct of media type ``kind``."""
+    if kind == "text/plain" and isinstance(value, str) and not _LOOKS_LIKE_HTML.search(value):
+        return _html(plain_html(value), base)
+    return _html(value, base)
+
+
+#: A closing tag, or a line break, image or paragraph tag: HTML, whatever the
+#: feed declares (feedparser guesses the same way for RSS).
+_LOOKS_LIKE_HTML = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*\s*>|<(?:br|img|p|hr)\b[^>]*>", re.IGNORECASE)
+
+
+def plain_html(text: str) -> str:
+    """Plain text as HTML: escaped, a paragraph per run of blank lines, line
+    breaks kept within a paragraph."""
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n")))
+    return "".join(
+        f"<p>{html.escape(p, quote=False).replace(chr(10), '<br>')}</p>" for p in paragraphs if p
+    )
 
 
 def _clean(value: object) -> str | None:

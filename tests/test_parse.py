@@ -58,7 +58,8 @@ CASES = {
             guid="urn:example:wire:42",
             link="https://wire.example.org/2024/railway",
             title="Uzbekistan opens a new railway",
-            summary="Short summary.",  # the summary wins over the full content
+            # the summary wins over the full content; plain text (Atom type="text") as HTML
+            summary="<p>Short summary.</p>",
             published=utc(2024, 5, 5, 8),
             updated=utc(2024, 5, 6, 10),
             author="Jane Doe",
@@ -416,3 +417,53 @@ def test_a_huge_title_is_cut_at_a_word() -> None:
     [entry] = parsed.entries
     assert len(entry.title) <= 301 and entry.title.endswith("news…")
     assert entry.title.startswith("Kazakhstan news news")
+
+
+def atom_entry(summary: str = "", content: str = "") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>T</title><id>urn:t</id><updated>2026-01-01T00:00:00Z</updated>"
+        "<entry><id>urn:t:1</id><title>Tashkent</title><updated>2026-01-01T00:00:00Z</updated>"
+        f"{summary}{content}</entry></feed>"
+    ).encode()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "feedparser"])
+@pytest.mark.parametrize(
+    ("element", "expected"),
+    [
+        # Atom's default type is text: its "<" and "&" are characters.
+        (
+            "<summary>Tariffs &lt;KZT&gt; under 5 &lt; 7 &amp; AT&amp;T</summary>",
+            "<p>Tariffs &lt;KZT&gt; under 5 &lt; 7 &amp; AT&amp;T</p>",
+        ),
+        # Its paragraphs and line breaks are kept.
+        (
+            '<summary type="text">First line\nsecond line\n\n  Next paragraph  </summary>',
+            "<p>First line<br>second line</p><p>Next paragraph</p>",
+        ),
+        # Plain content, when there is no summary.
+        (
+            "<content type=\"text\">Plain &lt;content&gt; &amp; more</content>",
+            "<p>Plain &lt;content&gt; &amp; more</p>",
+        ),
+        # HTML declared as text (a common mistake) is read as HTML.
+        (
+            "<summary>&lt;p&gt;Mislabelled &lt;em&gt;HTML&lt;/em&gt;&lt;/p&gt;</summary>",
+            "<p>Mislabelled <em>HTML</em></p>",
+        ),
+        (
+            '<summary type="html">&lt;p&gt;Declared &lt;em&gt;HTML&lt;/em&gt;&lt;/p&gt;</summary>',
+            "<p>Declared <em>HTML</em></p>",
+        ),
+    ],
+)
+def test_plain_text_summaries_are_escaped_not_read_as_markup(
+    element: str, expected: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregator import parse as parse_module
+
+    if not fast:
+        monkeypatch.setattr(parse_module, "parse_fast", lambda body, headers: None)
+    (entry,) = parse(SOURCE, FetchResult(url=FETCHED, body=atom_entry(element))).entries
+    assert entry.summary == expected
