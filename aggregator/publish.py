@@ -357,8 +357,20 @@ def entry_html(story: Story) -> str:
             name = html.escape(other.source_name)
             link = without_tracking(other.link) if other.link else None
             links.append(f'<a href="{html.escape(link)}">{name}</a>' if link else name)
-        parts.append(f"<p>Also reported by: {', '.join(links)}.</p>")
+        label = ALSO_REPORTED.get(
+            (item.language or "").partition("-")[0].lower(), ALSO_REPORTED["en"]
+        )
+        parts.append(f"<p>{label} {', '.join(links)}.</p>")
     return "\n".join(parts)
+
+
+#: What introduces the other outlets' reports, in the entry's language
+#: (English for the others).
+ALSO_REPORTED: Mapping[str, str] = {
+    "en": "Also reported by:",
+    "fr": "Également rapporté par\u00a0:",
+    "ru": "Также сообщают:",
+}
 
 
 @cache

@@ -122,11 +122,11 @@ def test_tracking_url_and_agency_copy_are_one_entry(farm: Path) -> None:
     kz = [e for e in entries(out / "kazakhstan.xml") if "Kostana" in str(e["title"])]
     assert len(kz) == 1
     assert kz[0]["link"] == "https://courrier.test.example/2026/11/inondations-kostanai"
-    assert "Agence" in str(kz[0]["content"])  # "Also reported by: Agence"
+    assert "Agence" in str(kz[0]["content"])  # "Également rapporté par : Agence"
     kg = [e for e in entries(out / "kyrgyzstan.xml") if "médias" in str(e["title"])]
     assert len(kg) == 1
     assert kg[0]["author"] == "Courrier"
-    assert "Also reported by" in str(kg[0]["content"])
+    assert "Également rapporté par" in str(kg[0]["content"])  # a French entry
     assert "agence.test.example/depeches" in str(kg[0]["content"])
 
 

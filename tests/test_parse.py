@@ -444,7 +444,7 @@ def atom_entry(summary: str = "", content: str = "") -> bytes:
         ),
         # Plain content, when there is no summary.
         (
-            "<content type=\"text\">Plain &lt;content&gt; &amp; more</content>",
+            '<content type="text">Plain &lt;content&gt; &amp; more</content>',
             "<p>Plain &lt;content&gt; &amp; more</p>",
         ),
         # HTML declared as text (a common mistake) is read as HTML.

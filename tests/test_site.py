@@ -127,7 +127,7 @@ def test_a_filtered_output_is_represented_by_a_report_that_passes(
     assert [e["author"] for e in french if "Kostana" in str(e["title"])] == ["Le Courrier"]
     assert [e["author"] for e in everything if "Kostana" in str(e["title"])] == ["The Wire"]
     flood = next(e for e in french if "Kostana" in str(e["title"]))
-    assert "Also reported by" in str(flood["content"]) and "The Wire" in str(flood["content"])
+    assert "Également rapporté par" in str(flood["content"]) and "The Wire" in str(flood["content"])
 
 
 def test_feeds_follow_what_the_w3c_validator_expects(store: Store, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from aggregator.dedupe import content_hash
 from aggregator.errors import RolledBack, StoreError
 from aggregator.pipeline import Ingester, publish_if_changed, reclassify_all
 from aggregator.prepare import prepare_entries
-from aggregator.publish import publish, validate_atom, write_atomic
+from aggregator.publish import ALSO_REPORTED, publish, validate_atom, write_atomic
 from aggregator.store import MIGRATIONS, Store, open_store
 from aggregator.types import Config, Entry, Source
 
@@ -264,6 +264,32 @@ def test_same_canonical_url_or_fingerprint_joins_the_story(store: Store, config:
     )
 
 
+@pytest.mark.parametrize(
+    ("language", "label"),
+    [
+        ("fr", "Également rapporté par\u00a0:"),
+        ("ru-RU", "Также сообщают:"),
+        ("kk", "Also reported by:"),  # no wording of its own: English
+        (None, "Also reported by:"),
+    ],
+)
+def test_the_other_outlets_are_introduced_in_the_entrys_language(
+    store: Store, config: Config, language: str | None, label: str
+) -> None:
+    original = entry(
+        SOURCE_A, 1, "Tajikistan opens the Rogun dam's second turbine", language=language
+    )
+    copy = entry(SOURCE_B, 2, original.title, summary=original.summary, published=NOW)
+    add(store, original, copy)
+
+    publish(store, config)
+
+    [published] = entries(config.output.dir / "tajikistan.xml")
+    assert str(published["content"]).endswith(
+        f'<p>{label} <a href="https://b.example/news/2">Outlet B</a>.</p>'
+    )
+
+
 def test_same_fingerprint_outside_the_window_is_a_new_story(store: Store, config: Config) -> None:
     old = entry(SOURCE_A, 1, "Kyrgyzstan reports exchange rates of the national bank today")
     add(store, old, now=NOW - timedelta(days=5))
@@ -424,7 +450,7 @@ def test_a_source_taken_out_of_feeds_yaml_leaves_the_feeds(
 
     [left] = entries(config.output.dir / "kazakhstan.xml")
     assert (left["title"], left["author"]) == (shared, SOURCE_A.name)
-    assert "Also reported by" not in str(left["content"])
+    assert not any(label in str(left["content"]) for label in ALSO_REPORTED.values())
 
 
 def test_write_atomic_replaces_and_cleans_up(tmp_path: Path) -> None:
