@@ -32,7 +32,7 @@ from .pipeline import publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
 from .publish import outputs, published_sources, source_priorities, stories, story_of
 from .store import Store, StoredItem, explained_matches, open_store
-from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status
+from .types import COUNTRIES, Classification, Config, RunReport, SourceReport, Status, redacted
 
 EXIT_CONFIG = 1
 EXIT_STORE = 3
@@ -200,7 +200,7 @@ def check(config_path: Path) -> None:
     width = max((len(s.name) for s in config.sources), default=0)
     for source in config.sources:
         language, country = source.language or "--", source.country or "--"
-        click.echo(f"  {source.name:<{width}}  {language:<3} {country:<3} {source.url}")
+        click.echo(f"  {source.name:<{width}}  {language:<3} {country:<3} {redacted(source.url)}")
 
 
 @cli.command()
@@ -231,7 +231,7 @@ def status(config_path: Path) -> None:
         elif state.last_error:
             click.echo(f"{'':<{width}}  last error: {state.last_error}")
         if state.moved_to:
-            click.echo(f"{'':<{width}}  moved permanently to {state.moved_to}")
+            click.echo(f"{'':<{width}}  moved permanently to {redacted(state.moved_to)}")
 
 
 @cli.command()
@@ -468,7 +468,7 @@ def _print_matches(matches: list[dict[str, Any]], indent: str) -> None:
 
 def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> None:
     click.echo(f"{item.title}")
-    click.echo(f"  source:  {item.source_name} <{item.source_url}>")
+    click.echo(f"  source:  {item.source_name} <{redacted(item.source_url)}>")
     click.echo(f"  link:    {item.link}")
     click.echo(f"  seen:    {item.first_seen.isoformat()}")
     published = item.published.isoformat() if item.published else "none given"

@@ -35,6 +35,7 @@ from .types import (
     SiteConfig,
     Source,
     language_tag,
+    redacted,
 )
 
 #: The database file used when ``storage:`` is not given.
@@ -280,7 +281,7 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
     for i, key, entry in v.entries(top["sources"], "sources", _SOURCE_KEYS, "url"):
         url = v.url(entry["url"], f"{key}.url")
         if url in seen:
-            raise v.error(f"{key}.url", f"duplicate of sources[{seen[url]}].url: {url}")
+            raise v.error(f"{key}.url", f"duplicate of sources[{seen[url]}].url: {redacted(url)}")
         seen[url] = i
         name = v.optional(entry, f"{key}.name", v.string) or urlsplit(url).hostname or url
         language = v.optional(entry, f"{key}.language", v.language)
@@ -384,7 +385,9 @@ class _Validator:
             elif parts.scheme not in ("http", "https") or not parts.hostname:
                 problem = "not http:// or https://"
         if problem is not None:
-            raise self.error(key, f"must be an http:// or https:// URL, not {text!r} ({problem})")
+            raise self.error(
+                key, f"must be an http:// or https:// URL, not {redacted(text)!r} ({problem})"
+            )
         return text
 
     def timezone(self, value: object, key: str) -> str:

@@ -31,7 +31,7 @@ import httpx
 from . import __version__
 from .errors import FetchError
 from .transport import DelegatingBackend, cheapen
-from .types import FetchConfig, FetchResult, Validators
+from .types import FetchConfig, FetchResult, Validators, redacted
 
 #: What we ask for: feeds first, then anything (some servers send text/html).
 ACCEPT = (
@@ -125,7 +125,7 @@ class Fetcher:
             except FetchError:
                 raise
             except Exception as e:  # a hostile answer no layer expected: this source only
-                log.error("source=%s could not be fetched (a bug)", url, exc_info=e)
+                log.error("source=%s could not be fetched (a bug)", redacted(url), exc_info=e)
                 raise FetchError(url, f"could not be fetched: {type(e).__name__}: {e}") from e
 
     async def _space(self, host: str) -> None:

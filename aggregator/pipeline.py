@@ -67,6 +67,7 @@ from .types import (
     SourceReport,
     Status,
     Validators,
+    redacted,
 )
 
 log = logging.getLogger(__name__)
@@ -272,7 +273,12 @@ def follow_renamed_sources(store: Store, sources: Iterable[Source]) -> int:
         items = store.rename_source(old.url, source.url)
         orphans.remove(old)
         renamed += 1
-        log.warning("source=%s renamed from %s, with its %d items", source.url, old.url, items)
+        log.warning(
+            "source=%s renamed from %s, with its %d items",
+            redacted(source.url),
+            redacted(old.url),
+            items,
+        )
     return renamed
 
 
@@ -443,7 +449,7 @@ async def _prepare(
     except (SourceError, BrokenExecutor):
         raise
     except Exception as e:
-        log.error("source=%s could not be read (a bug)", source.url, exc_info=e)
+        log.error("source=%s could not be read (a bug)", redacted(source.url), exc_info=e)
         raise ParseError(source.url, f"could not be read: {type(e).__name__}: {e}") from e
 
 
@@ -610,7 +616,7 @@ def _log(report: SourceReport) -> SourceReport:
     """Log one line per source per refresh; return the report."""
     log.info(
         "source=%s status=%s new=%d changed=%d relevant=%d seconds=%.2f%s%s",
-        report.source.url,
+        redacted(report.source.url),
         report.status.value,
         report.new,
         report.changed,

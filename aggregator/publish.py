@@ -39,7 +39,7 @@ from .classify.text import fold, term_tokens, tokens
 from .dedupe import without_tracking
 from .fetch import ping_hub
 from .store import Store, StoredItem
-from .types import COUNTRIES, REGION, Config, PublishReport, language_tag
+from .types import COUNTRIES, REGION, Config, PublishReport, language_tag, without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -322,11 +322,13 @@ def _entry(story: Story) -> etree._Element:
     _sub(entry, "content", entry_html(story), type="html")
     # Attribution (RFC 4287 4.2.11): the outlet's feed, as the outlet names it.
     source = _sub(entry, "source")
-    _sub(source, "id", item.source_url)
+    # Without the user information httpx sends as credentials, if the URL has any.
+    public = without_credentials(item.source_url)
+    _sub(source, "id", public)
     _sub(source, "title", item.source_title or item.source_name)
     if item.source_link:
         _sub(source, "link", rel="alternate", type="text/html", href=item.source_link)
-    _sub(source, "link", rel="self", href=item.source_url)
+    _sub(source, "link", rel="self", href=public)
     return entry
 
 

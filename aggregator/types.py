@@ -47,6 +47,24 @@ def language_tag(value: str | None) -> str | None:
     return text if _LANGUAGE_TAG.fullmatch(text) else None
 
 
+#: The user information of a URL (``https://user:password@host/``): httpx
+#: sends it as HTTP Basic credentials, and PostgreSQL URIs carry passwords.
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#]*@")
+
+
+def redacted(url: object) -> str:
+    """``url`` as shown in logs and terminals: its user information (a
+    password, a token) replaced by ``***``."""
+    text = str(url)
+    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as published (a source's feed, in an entry's ``<source>``):
+    without its user information."""
+    return _USERINFO.sub(r"\1", url) if "@" in url else url
+
+
 # --- configuration ---------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import threading
@@ -32,6 +33,8 @@ class Route:
     #: Send ETag and Last-Modified and honour conditional requests.
     validators: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+    #: "user:password" that HTTP Basic authentication must give; else 401.
+    credentials: str | None = None
 
 
 class FeedServer:
@@ -68,6 +71,11 @@ class FeedServer:
                     return
                 if route.delay:
                     time.sleep(route.delay)
+                if route.credentials is not None:
+                    token = base64.b64encode(route.credentials.encode()).decode()
+                    if self.headers.get("Authorization") != f"Basic {token}":
+                        self._send(401, b"who are you?", "text/plain", {})
+                        return
                 headers = dict(route.headers)
                 if route.validators and route.status == 200:
                     etag = '"' + hashlib.sha1(route.body).hexdigest() + '"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -358,3 +359,52 @@ def test_a_stopped_refresh_publishes_what_it_stored(
     assert "1 updated" in stdout
     titles = {e["title"] for e in entries(tmp_path / "output" / "kazakhstan.xml")}
     assert "Kazakhstan : inondations dans la région de Kostanaï" in titles
+
+
+def test_credentials_in_a_source_url_are_used_but_never_shown_or_published(
+    server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx sends a URL's user information as HTTP Basic credentials: the
+    password must not reach the public feeds, the terminal or the logs."""
+    server.serve(
+        "/private.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes(), credentials="news:s3cret"
+    )
+    url = server.url("/private.xml").replace("http://", "http://news:s3cret@")
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    runner = CliRunner()
+    caplog.set_level(logging.INFO)
+
+    outputs = [
+        runner.invoke(cli, ["-v", "refresh", "--config", str(config)]),
+        runner.invoke(cli, ["check", "--config", str(config)]),
+        runner.invoke(cli, ["status", "--config", str(config)]),
+        runner.invoke(
+            cli,
+            [
+                "explain",
+                "--config",
+                str(config),
+                "https://courrier.test.example/2026/11/sommet-astana",
+            ],
+        ),
+    ]
+
+    assert [r.exit_code for r in outputs] == [0, 0, 0, 0], [r.output for r in outputs]
+    assert "http://***@127.0.0.1" in outputs[1].output
+    for result in outputs:
+        assert "s3cret" not in result.output
+    assert "source=http://***@127.0.0.1" in caplog.text and "s3cret" not in caplog.text
+    published = tmp_path / "output" / "kazakhstan.xml"
+    assert entries(published)  # fetched with the credentials (else a 401)
+    for path in (tmp_path / "output").iterdir():
+        assert b"s3cret" not in path.read_bytes(), path.name
+    assert f'<link rel="self" href="{server.url("/private.xml")}"/>' in published.read_text()
+
+
+def test_a_url_error_in_the_configuration_hides_its_credentials(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [{"url": "https://news:s3cret@feeds.example/a b"}])
+
+    result = CliRunner().invoke(cli, ["check", "--config", str(config)])
+
+    assert result.exit_code == EXIT_CONFIG
+    assert "https://***@feeds.example/a b" in result.output and "s3cret" not in result.output
