@@ -40,6 +40,8 @@ EXIT_STORE = 3
 EXIT_OUTPUT = 4
 #: A worker process died (killed, out of memory): the refresh stopped.
 EXIT_WORKERS = 5
+#: ``explain`` found no stored item by that link or id.
+EXIT_NOT_FOUND = 6
 #: Another aggregator holds the store's lock (EX_TEMPFAIL: try again later).
 EXIT_LOCKED = 75
 #: Signals that stop a refresh after its writes in progress (exit 128 + signal).
@@ -286,11 +288,12 @@ def explain(config_path: Path, url: str) -> None:
     """Print the stored decision for the item whose link (or id) is URL, or
     for each report of the published entry whose id (urn:uuid:...) it is."""
     config = _load(config_path)
-    _exit_unless_stored(config, 1)
+    _exit_unless_stored(config, EXIT_NOT_FOUND)
     with _open(config) as store:
         items = store.items_by_link(url)
         if not items:
-            raise click.ClickException(f"no stored item or entry has the link or id {url}")
+            click.echo(f"error: no stored item or entry has the link or id {url}", err=True)
+            sys.exit(EXIT_NOT_FOUND)
         for item in items:
             _print_item(store, item, source_priorities(config))
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.classify import Classifier
-from aggregator.cli import EXIT_CONFIG, EXIT_OUTPUT, EXIT_STORE, cli
+from aggregator.cli import EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_OUTPUT, EXIT_STORE, cli
 from aggregator.parse import parse
 from aggregator.store import explanation, explanation_json
 from aggregator.types import FetchResult
@@ -181,7 +181,7 @@ def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -
     )
     assert "outcome: dropped" in dropped.output
     missing = runner.invoke(cli, ["explain", "--config", str(config), "https://nowhere.example/"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == EXIT_NOT_FOUND  # not 1: the configuration is fine
     assert "no stored item" in missing.output
 
 
@@ -327,7 +327,8 @@ def test_preview_refuses_a_negative_limit(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "code"), [(["status"], 0), (["preview"], 0), (["explain", "https://a.example/"], 1)]
+    ("command", "code"),
+    [(["status"], 0), (["preview"], 0), (["explain", "https://a.example/"], EXIT_NOT_FOUND)],
 )
 def test_reading_commands_do_not_create_a_store(
     tmp_path: Path, command: list[str], code: int
