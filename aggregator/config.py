@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -273,6 +273,20 @@ def _classify(v: _Validator, raw: object) -> ClassifyConfig:
     return ClassifyConfig(add=add, exclude=exclude)
 
 
+def _same_feed(url: str) -> str:
+    """``url`` as compared with the other sources': scheme and host in lower
+    case, without the scheme's default port, credentials or anchor, an empty
+    path as ``/`` (the same feed either way)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", parts.query, ""))
+
+
 def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
     if "sources" not in top:
         raise v.error("sources", "missing required key (a list of feeds)")
@@ -280,9 +294,9 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
     seen: dict[str, int] = {}
     for i, key, entry in v.entries(top["sources"], "sources", _SOURCE_KEYS, "url"):
         url = v.url(entry["url"], f"{key}.url")
-        if url in seen:
-            raise v.error(f"{key}.url", f"duplicate of sources[{seen[url]}].url: {redacted(url)}")
-        seen[url] = i
+        if (same := _same_feed(url)) in seen:
+            raise v.error(f"{key}.url", f"duplicate of sources[{seen[same]}].url: {redacted(url)}")
+        seen[same] = i
         name = v.optional(entry, f"{key}.name", v.string) or urlsplit(url).hostname or url
         language = v.optional(entry, f"{key}.language", v.language)
         country = v.optional(entry, f"{key}.country", v.country)

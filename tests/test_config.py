@@ -139,6 +139,12 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
             "sources[1].url",
             "duplicate of sources[0].url",
         ),
+        # The same feed: scheme and host in another case, the default port, no path.
+        (
+            "sources:\n  - {url: 'https://a.example/'}\n  - {url: 'HTTPS://A.Example:443'}\n",
+            "sources[1].url",
+            "duplicate of sources[0].url",
+        ),
         ("schedule: {interval_minutes: -5}\nsources: []\n", "schedule.interval_minutes",
          "positive"),
         ("retention_days: 0\nsources: []\n", "retention_days", "positive number"),
@@ -246,3 +252,17 @@ def test_a_postgresql_store_in_a_schema_of_its_own() -> None:
 
     assert plain.in_schema("feeds").url == "postgresql://news@db/news?options=-csearch_path%3Dfeeds"
     assert tuned.in_schema("feeds").url.endswith("?sslmode=require&options=-csearch_path%3Dfeeds")
+
+
+def test_feeds_whose_paths_or_queries_differ_are_different_sources(tmp_path: Path) -> None:
+    text = (
+        "sources:\n  - {url: 'https://a.example/Feed'}\n  - {url: 'https://a.example/feed'}\n"
+        "  - {url: 'https://a.example/feed?lang=fr'}\n  - {url: 'http://a.example:8080/feed'}\n"
+    )
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    config = load_config(path)
+
+    assert len(config.sources) == 4
