@@ -17,7 +17,9 @@ and the summary names foreign places at least as strongly (a list of
 countries), unless the source has a ``country:`` hint; and when the title
 names a foreign place at least as strongly as Central Asian ones, its
 demonyms, towns, provinces and landmarks count half (Kazakh eagle hunters in
-Mongolia, Talas in Turkey).
+Mongolia, Talas in Turkey); but not a demonym beside a word of the state
+("Tajik migrants", "le gaz turkmène": :class:`StateWords`), which counts as
+the words of the state (Kazakhstani, казахстанский) do.
 A country is kept when its score reaches ``THRESHOLD`` and ``RELATIVE``
 times the strongest country's; the strongest is the primary (ties go to the
 source's hint, then to the country named first). An item is regional when
@@ -36,7 +38,7 @@ import html
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from importlib import resources
 from itertools import compress
@@ -97,6 +99,8 @@ LABELS: Mapping[str, str] = {
 }
 #: Gazetteer files, one per label.
 GAZETTEER_LABELS = (*COUNTRIES, REGION, FOREIGN)
+#: The gazetteer file of the words of the state (see :class:`StateWords`).
+STATE_WORDS = "state-words.yaml"
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,12 @@ class Gazetteer:
     about one dictionary look-up per word.
     """
 
-    def __init__(self, terms: Iterable[Term], suppress: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        terms: Iterable[Term],
+        suppress: Iterable[tuple[str, str]] = (),
+        state_words: StateWords | None = None,
+    ) -> None:
         self._terms: dict[Key, list[Term]] = defaultdict(list)
         for term in terms:
             key = term_tokens(term.form)
@@ -140,6 +149,7 @@ class Gazetteer:
         self._pairs = {key[:2] for key in self._terms if len(key) > 1}
         self._suppress_starts = _longest_by_first_token(self._suppress)
         self._suppress_longest = max(map(len, self._suppress), default=0)
+        self._state_words = state_words or StateWords()
 
     def __len__(self) -> int:
         return sum(len(terms) for terms in self._terms.values())
@@ -178,6 +188,8 @@ class Gazetteer:
                 original = folded.span(at, last + len(words[i + size - 1]))
                 term = _pick(candidates, original, self._blocked(words, i, size))
                 if term is not None:
+                    if term.kind == "demonym" and self._state_words.next_to(words, i, i + size):
+                        term = _of_the_state(term)
                     yield term, original
                     free = i + size
                     break
@@ -197,6 +209,28 @@ class Gazetteer:
                 if labels:
                     blocked = blocked | labels
         return blocked
+
+
+@dataclass(frozen=True)
+class StateWords:
+    """Words next to which a demonym means the state (``state-words.yaml``):
+    folded tokens that may follow it ("Tajik migrants", "таджикские
+    мигранты") or come before it ("le gaz turkmène")."""
+
+    after: frozenset[str] = frozenset()
+    before: frozenset[str] = frozenset()
+
+    def next_to(self, words: list[str], start: int, end: int) -> bool:
+        """Whether tokens ``start`` to ``end`` of ``words`` have a word of the state beside them."""
+        return (end < len(words) and words[end] in self.after) or (
+            start > 0 and words[start - 1] in self.before
+        )
+
+
+@lru_cache(maxsize=4096)
+def _of_the_state(term: Term) -> Term:
+    """A demonym beside a word of the state, as a word of the state."""
+    return replace(term, kind="citizen")
 
 
 def _longest_by_first_token(keys: Iterable[Key]) -> dict[str, int]:
@@ -426,16 +460,31 @@ def build_gazetteer(config: ClassifyConfig) -> Gazetteer:
         excluded = {term_tokens(p) for p in phrases}
         terms = [t for t in terms if t.label != label or term_tokens(t.form) not in excluded]
         suppress.extend((label, phrase) for phrase in phrases)
-    return Gazetteer(terms, suppress)
+    return Gazetteer(terms, suppress, _state_words())
 
 
 @cache
 def _bundled() -> dict[str, dict[str, Any]]:
-    folder = resources.files(__package__).joinpath("gazetteer")
+    folder = _folder()
     return {
         label: yaml.load(folder.joinpath(f"{label}.yaml").read_text(encoding="utf-8"), FAST_YAML)
         for label in GAZETTEER_LABELS
     }
+
+
+@cache
+def _state_words() -> StateWords:
+    data = yaml.load(_folder().joinpath(STATE_WORDS).read_text(encoding="utf-8"), FAST_YAML)
+
+    def words(side: str) -> frozenset[str]:
+        folded = (term_tokens(str(w)) for forms in data[side].values() for w in forms)
+        return frozenset(key[0] for key in folded if len(key) == 1)
+
+    return StateWords(after=words("after"), before=words("before"))
+
+
+def _folder() -> Any:
+    return resources.files(__package__).joinpath("gazetteer")
 
 
 def _terms(label: str, data: Mapping[str, Any], exact: set[str]) -> Iterator[Term]:
