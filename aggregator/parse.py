@@ -27,7 +27,7 @@ import time
 import xml.sax
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 
@@ -357,7 +357,18 @@ def _absolute(base: str, tag: str, attribute: str, value: str) -> str | None:
     if _PLAIN_URL.fullmatch(value):
         return value  # what urljoin would give back, with an allowed scheme
     url = urljoin(base, value)
-    return url if urlsplit(url).scheme in URL_SCHEMES else None
+    return _encoded(url) if urlsplit(url).scheme in URL_SCHEMES else None
+
+
+#: Characters that a URL (an IRI, in Atom) cannot hold as they are, though
+#: pages and feeds write them: spaces, quotes, angle brackets...
+_UNSAFE_IN_URL = re.compile(r'[\s"<>\\^`{|}]')
+
+
+def _encoded(url: str) -> str:
+    """``url`` with the characters it cannot hold percent-encoded (non-ASCII
+    letters are kept: an IRI may hold them)."""
+    return _UNSAFE_IN_URL.sub(lambda m: quote(m.group(), safe=""), url)
 
 
 #: An absolute http(s) URL with a plain host and path, and no query,
@@ -377,7 +388,7 @@ def _http_url(value: object, base: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return url
+    return _encoded(url)
 
 
 def _datetime(value: object) -> datetime | None:

@@ -376,7 +376,10 @@ def test_relative_links_in_a_summary_are_resolved_against_the_article() -> None:
         ("https://s1.example/a#", "https://s1.example/a"),
         ("/rel/path", "https://base.example/rel/path"),
         ("https:///nohost", "https://base.example/nohost"),
-        (" https://s1.example/a b ", "https://s1.example/a b"),
+        # characters a URL cannot hold are encoded; letters of other scripts kept
+        (" https://s1.example/a b ", "https://s1.example/a%20b"),
+        ('https://s1.example/"q"/<x>?a=b|c', "https://s1.example/%22q%22/%3Cx%3E?a=b%7Cc"),
+        ("https://s1.example/новости/a b", "https://s1.example/новости/a%20b"),
         ("ftp://f.example/x", None),
     ],
 )
