@@ -102,7 +102,40 @@ def test_titles_cut_from_one_template_contrast() -> None:
     a = signature("Ouzbékistan : Mirziyoïev en visite d'État en Chine", None)
     b = signature("Ouzbékistan : Mirziyoïev en visite d'État au Japon", None)
     assert cluster.contrasting(a, b, similarity=0.4)
-    assert not cluster.contrasting(a, b, similarity=0.9)  # a near-copy
+    # However alike the rest: the swapped words fill one slot (a country).
+    assert cluster.contrasting(a, b, similarity=0.9)
+    # A near-copy whose swapped words fill no slot is a light edit.
+    c = signature("Mirziyoïev entame sa visite d'État en Chine", None)
+    d = signature("Mirziyoïev commence sa visite d'État en Chine", None)
+    assert cluster.contrasting(c, d, similarity=0.4)
+    assert not cluster.contrasting(c, d, similarity=0.9)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "swapped"),
+    [
+        (
+            "Kazakhstan appoints new energy minister",
+            "Kazakhstan appoints new health minister",
+            True,
+        ),
+        ("Назначен новый министр энергетики", "Назначен новый министр здравоохранения", True),
+        ("Uzbekistan raises electricity tariffs", "Uzbekistan raises gas tariffs", True),
+        (
+            "Mirziyoyev receives the French minister",
+            "Mirziyoyev receives the German minister",
+            True,
+        ),
+        ("Tenge falls against the dollar", "Tenge falls against the ruble", True),
+        # One title names more of a slot, the other nothing the first lacks.
+        ("Uzbekistan raises gas tariffs", "Uzbekistan raises gas and electricity tariffs", False),
+        # Concepts of different slots (a country, a city) do not swap.
+        ("Kazakhstan and China sign a gas deal", "Astana and Beijing sign a gas deal", False),
+        ("Tokayev meets Putin in Moscow", "Putin and Tokayev meet in the Kremlin", False),
+    ],
+)
+def test_titles_that_fill_one_slot_differently_are_swapped(a: str, b: str, swapped: bool) -> None:
+    assert cluster.swapped(signature(a, None), signature(b, None)) is swapped
 
 
 def test_index_finds_a_reworded_report_from_another_source_only() -> None:
