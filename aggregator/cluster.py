@@ -481,11 +481,17 @@ SLOTS: tuple[frozenset[str], ...] = tuple(
 def swapped(a: Signature, b: Signature) -> bool:
     """True when the titles fill a slot of :data:`SLOTS` differently: each
     names a concept of that slot that the other does not."""
-    mine, theirs = a.title_words, b.title_words
-    for slot in SLOTS:
-        if (mine & slot) - theirs and (theirs & slot) - mine:
-            return True
-    return False
+    mine, theirs = _concepts_of(a.title), _concepts_of(b.title)
+    only_mine, only_theirs = mine - theirs, theirs - mine
+    if not only_mine or not only_theirs:
+        return False  # most pairs compared: no concept on one side that the other lacks
+    return any(only_mine & slot and only_theirs & slot for slot in SLOTS)
+
+
+@lru_cache(maxsize=1 << 14)
+def _concepts_of(features: tuple[str, ...]) -> frozenset[str]:
+    """The concepts among ``features`` (a title's, compared again and again)."""
+    return frozenset(f for f in features if f[0] == "@")
 
 
 def contrasting(a: Signature, b: Signature, similarity: float) -> bool:
