@@ -29,7 +29,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from . import cluster
-from .classify import Classifier
+from .classify import FOREIGN, Classifier
 from .dedupe import canonical_url, content_hash, fingerprint, story_uid
 from .parse import parse
 from .store import explanation_json
@@ -183,8 +183,16 @@ def fingerprint_of(entry: Entry, classification: Classification) -> str | None:
 
 def title_places(classification: Classification) -> list[str]:
     """The towns, provinces and capitals an item's title names, Central Asian
-    or foreign, as written (for :func:`cluster.signature`)."""
-    return [m.text for m in classification.matches if m.field == "title" and m.kind in PLACE_KINDS]
+    or foreign, as written (for :func:`cluster.signature`); a Central Asian
+    capital also as its country ("@tm": Ashgabat and Ашхабад are one place,
+    and the adjective ташкентский still agrees with Ташкент)."""
+    places = []
+    for m in classification.matches:
+        if m.field == "title" and m.kind in PLACE_KINDS:
+            if m.kind == "capital" and m.label != FOREIGN:
+                places.append(f"@{m.label}")
+            places.append(m.text)
+    return places
 
 
 # --- worker processes ----------------------------------------------------------
