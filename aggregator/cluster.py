@@ -75,6 +75,11 @@ MAX_DF = 50
 MAX_DF_FRACTION = 0.002
 #: Candidates compared in full per new item.
 MAX_CANDIDATES = 10
+#: An item known by its link (no guid of its own) repeats an item of its own
+#: source this close to it in time and this similar: the same article moved
+#: to another link (a headline fixed, and the slug in its link with it).
+SAME_SOURCE_WINDOW = timedelta(hours=12)
+SAME_SOURCE_THRESHOLD = 0.75
 #: Stem length: the first letters of a word's skeleton.
 STEM = 5
 #: Places agree when their skeletons start alike (Chine, China): on this many
@@ -417,6 +422,10 @@ class Doc:
     #: "in Tajikistan"). Kept here, not in the signature: ``reclassify`` can
     #: change them, and a few tuples are shared by every item (:func:`countries`).
     countries: tuple[str, ...] = ()
+    #: The item is known by its link, having no guid of its own: when its
+    #: headline is fixed, the slug in its link may change with it, and it
+    #: comes back as a new item of its source (see :data:`SAME_SOURCE_WINDOW`).
+    by_link: bool = False
 
     @property
     def features(self) -> frozenset[str]:
@@ -656,7 +665,11 @@ class StoryIndex:
 
         Candidates are the indexed items sharing a rare feature with ``doc``,
         most shared weight first (ties: the earlier item); the first
-        :data:`MAX_CANDIDATES` from other sources are compared in full.
+        :data:`MAX_CANDIDATES` from other sources are compared in full. An
+        item known by its link is also compared with its own source's items
+        of the last :data:`SAME_SOURCE_WINDOW`, which it repeats only when
+        nearly a copy (:data:`SAME_SOURCE_THRESHOLD`): the same article under
+        a new link.
         Features are visited in their sorted order, so a placement does not
         depend on the process's string hashing."""
         limit = max(MAX_DF, int(MAX_DF_FRACTION * len(self.docs)))
@@ -688,8 +701,9 @@ class StoryIndex:
         ranked = sorted(candidates, key=_by_shared_weight)
         for item_id, _ in ranked[:MAX_CANDIDATES]:
             other = self.docs[item_id]
-            if other.source == doc.source:
-                continue
+            own = other.source == doc.source
+            if own and not (doc.by_link and abs(doc.at - other.at) <= SAME_SOURCE_WINDOW):
+                continue  # a source never repeats its own story in other words
             if conflicting(doc, other):
                 continue  # never the same story, however similar
             theirs = other.signature.features  # a tuple: no set built for it
@@ -697,6 +711,12 @@ class StoryIndex:
                 mine, theirs, mine.intersection(theirs), my_weight, self.total(other)
             )
             if best is not None and score <= best.similarity:
+                continue
+            if own:
+                if score >= SAME_SOURCE_THRESHOLD and not contrasting(
+                    doc.signature, other.signature, score
+                ):
+                    best = Hit(other.item_id, other.story_id, score)
                 continue
 
             def words(other: Doc = other) -> float:

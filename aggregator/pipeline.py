@@ -34,6 +34,7 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
+from .dedupe import without_tracking
 from .errors import (
     FetchError,
     OutputError,
@@ -579,7 +580,7 @@ class Ingester:
         if prepared.signature is not None:  # about the region: compared with the others
             doc = cluster.Doc(
                 0, 0, entry.source_url, date, prepared.signature,
-                cluster.countries(prepared.classification.countries),
+                cluster.countries(prepared.classification.countries), known_by_link(entry),
             )  # fmt: skip
             if placement is None and (hit := self.index(now).find(doc)) is not None:
                 placement = _joining(hit)
@@ -756,6 +757,14 @@ def _join_similar(
         placement = _joining(hit)
     store.place_again(doc.item_id, doc.signature.dumps(), placement, fingerprint)
     index.add(replace(doc, story_id=placement.story_id) if placement else doc)
+
+
+def known_by_link(entry: Entry) -> bool:
+    """True when an entry has no guid of its own: its id is its link (RSS
+    without ``<guid>``, an HTML page's items), so a new link is a new item."""
+    if entry.link is None:
+        return False
+    return entry.guid in (entry.link, without_tracking(entry.link).partition("#")[0])
 
 
 def _joining(hit: cluster.Hit) -> Placement:

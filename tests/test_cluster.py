@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -343,3 +344,33 @@ def test_places_stored_as_three_letter_keys_still_agree() -> None:
     )
     old = Doc(2, 2, "s2", new.at, old_sig)
     assert not cluster.conflicting(new, old)
+
+
+@pytest.mark.parametrize(
+    ("by_link", "hours", "title", "found"),
+    [
+        # The same article under a new link: its headline fixed.
+        (True, 1, "Floods in Batken region of Kyrgyzstan", True),
+        # An item with a guid of its own is another item of its source.
+        (False, 1, "Floods in Batken region of Kyrgyzstan", False),
+        # Half a day later, a source's near-copy is a new report of its own.
+        (True, 13, "Floods in Batken region of Kyrgyzstan", False),
+        # A follow-up of the same source: the same story, but not a copy.
+        (True, 1, "Floods in Batken region: a second wave is expected", False),
+    ],
+)
+def test_an_item_known_by_its_link_repeats_its_own_source_only_as_a_near_copy(
+    by_link: bool, hours: float, title: str, found: bool
+) -> None:
+    text = "Heavy rains flooded twelve villages of the Batken region overnight; 340 evacuated."
+    index = StoryIndex()
+    index.add(doc(1, "Flods in Batken region of Kyrgyzstan", text, source="kabar"))
+    for n in range(2, 40):  # other stories, so that weights mean something
+        index.add(doc(n, f"Unrelated story number {n} about cotton", "Farmers harvest.", 1))
+    if "second wave" in title:
+        text = "Forecasters expect more rain in the Batken region tomorrow; villages on alert."
+    moved = replace(doc(100, title, text, hours=hours, source="kabar"), by_link=by_link)
+
+    hit = index.find(moved)
+
+    assert (hit is not None and hit.item_id == 1) is found

@@ -248,3 +248,54 @@ def test_a_changed_configuration_republishes_even_with_nothing_new(farm: Path) -
     assert "0 new items" in renamed.stdout and "0 files written" not in renamed.stdout
     feed = (farm.parent / "output" / "kazakhstan.xml").read_text(encoding="utf-8")
     assert "<title>Steppe News: Kazakhstan</title>" in feed
+
+
+def rss(*items: tuple[str, str, str, str]) -> bytes:
+    """An RSS 2.0 feed of (link, title, description, pubDate) items, without guids."""
+    body = "".join(
+        f"<item><title>{title}</title><link>{link}</link><description>{text}</description>"
+        f"<pubDate>{date}</pubDate></item>"
+        for link, title, text, date in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Kabar</title>'
+        f"<link>https://kabar.example/</link>{body}</channel></rss>"
+    ).encode()
+
+
+FLOOD_TEXT = (
+    "Heavy rains flooded twelve villages of the Batken region overnight; the emergency "
+    "ministry evacuated 340 residents and opened two shelters in the district centre."
+)
+STORM_TEXT = (
+    "A storm damaged power lines across the Chui valley; electricity was restored in most "
+    "districts by the evening, the national grid operator said."
+)
+
+
+def test_an_item_without_guid_moved_to_a_new_link_is_not_published_twice(
+    server: FeedServer, tmp_path: Path, storage: str | None
+) -> None:
+    """RSS without <guid>: items are known by their links. Fixing a headline
+    often changes the slug of the link too, and the item comes back as new."""
+    first = ("https://kabar.example/news/flods-in-batken", "Flods in Batken region of Kyrgyzstan",
+             FLOOD_TEXT, "Fri, 27 Nov 2026 06:00:00 GMT")  # fmt: skip
+    storm = ("https://kabar.example/news/storm-chui", "Storm cuts power in Chui valley, Kyrgyzstan",
+             STORM_TEXT, "Fri, 27 Nov 2026 07:00:00 GMT")  # fmt: skip
+    url = server.serve("/kabar.xml", rss(first, storm))
+    config = write_config(tmp_path, [{"name": "Kabar", "url": url}],
+                          **({"storage": storage} if storage else {}))  # fmt: skip
+    assert aggregator("refresh", "--config", str(config)).returncode == 0
+
+    fixed = ("https://kabar.example/news/floods-in-batken", "Floods in Batken region of Kyrgyzstan",
+             FLOOD_TEXT, "Fri, 27 Nov 2026 06:00:00 GMT")  # fmt: skip
+    server.routes["/kabar.xml"] = Route(body=rss(fixed, storm))
+    result = aggregator("-v", "refresh", "--force", "--config", str(config))
+
+    assert "new=1" in result.stderr  # the moved item is stored...
+    published = entries(tmp_path / "output" / "kyrgyzstan.xml")
+    floods = [e for e in published if "Batken" in str(e["title"])]
+    assert len(floods) == 1  # ...as a report of the story it repeats
+    assert len(published) == 2  # the storm, another story of the source, stays apart
+    explained = aggregator("explain", "--config", str(config), fixed[0])
+    assert "similar" in explained.stdout, explained.stdout
