@@ -86,7 +86,7 @@ STEM = 5
 #: letters at least...
 PLACE_KEY = 3
 #: ...and on all but this many letters of the shorter (Russian case endings:
-#: Туркменабаде and Turkmenabat agree, Turkmenbashi and Turkmenabat do not).
+#: Туркменабате and Turkmenabat agree, Turkmenbashi and Turkmenabat do not).
 PLACE_SLACK = 3
 
 

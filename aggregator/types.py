@@ -47,8 +47,8 @@ def language_tag(value: str | None) -> str | None:
     return text if _LANGUAGE_TAG.fullmatch(text) else None
 
 
-#: The user information of a URL (``https://user:password@host/``): httpx
-#: sends it as HTTP Basic credentials, and PostgreSQL URIs carry passwords.
+#: The user information of a URL (``https://user:password@host/``), which
+#: httpx sends as HTTP Basic credentials.
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#]*@")
 
 
