@@ -113,6 +113,15 @@ CLASSIFIER = Classifier()
         ("Академик Роберт Нигматулин выступил на форуме", (), False),
         ("Ерлан Нигматулин встретился с депутатами", ("kz",), False),
         ("Станцию метро «Алма-Атинская» закроют на ремонт", (), False),
+        ("Samarcande d'Amin Maalouf réédité en poche", (), False),
+        ("Le roman « Samarcande » adapté au théâtre", (), False),
+        ("Visite à Samarcande du président français", ("uz",), False),
+        ("La marque Osh Kosh rappelle des pyjamas", (), False),
+        ("TDH lance une campagne pour les enfants du Népal", (), False),
+        # named facilities, which a foreign title does not halve
+        ("Российская авиабаза в Канте получит новые вертолёты", ("kg",), False),
+        ("Turkestan Airport opens international route to Istanbul", ("kz",), False),
+        ("Navoi Mining and Metallurgical Company plans London IPO", ("uz",), False),
     ],
 )
 def test_classify_text(text: str, countries: tuple[str, ...], regional: bool) -> None:
