@@ -140,6 +140,7 @@ def parse_config(data: object, path: Path) -> Config:
             "max_bytes",
             "contact",
             "allow_private",
+            "proxy",
         },
     )
     schedule = v.mapping(
@@ -184,6 +185,7 @@ def parse_config(data: object, path: Path) -> Config:
             contact=v.optional(fetch, "fetch.contact", v.string),
             host_delay=v.get(fetch, "fetch.host_delay", v.non_negative_number, 1.0),
             allow_private=v.get(fetch, "fetch.allow_private", v.boolean, False),
+            proxy=v.optional(fetch, "fetch.proxy", v.url),
         ),
         interval_minutes=v.get(schedule, "schedule.interval_minutes", v.positive_number, 30.0),
         sources=sources,

@@ -71,7 +71,7 @@ class Fetcher:
             timeout=httpx.Timeout(config.timeout),
             headers={"User-Agent": user_agent(config.contact)},
             event_hooks=hooks,
-            transport=http_transport(public_only=not config.allow_private),
+            transport=http_transport(public_only=not config.allow_private, proxy=config.proxy),
         )
         self._slots = asyncio.Semaphore(config.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -285,7 +285,7 @@ class _PublicOnly(DelegatingBackend):
         raise error
 
 
-def http_transport(public_only: bool = True) -> httpx.AsyncHTTPTransport:
+def http_transport(public_only: bool = True, proxy: str | None = None) -> httpx.AsyncHTTPTransport:
     """httpx's transport, connecting through :class:`_PublicOnly` if
     ``public_only``, without two costs of its connection pool
     (:func:`.transport.cheapen`).
@@ -293,11 +293,14 @@ def http_transport(public_only: bool = True) -> httpx.AsyncHTTPTransport:
     httpx does not take a network backend, so the one of its connection pool
     is wrapped (``_pool._network_backend``: httpx 0.28, httpcore 1.0). Being
     given a transport, httpx does not read proxies from the environment
-    (``HTTP_PROXY``): they would connect on our behalf, past the address check.
+    (``HTTP_PROXY``): only ``proxy`` (``fetch.proxy``) is used. Through a
+    proxy, every connection goes to the proxy, which the operator chose:
+    the address check is then the request hook's alone, on the names the
+    machine can resolve (the proxy resolves the others, and connects).
     """
-    transport = httpx.AsyncHTTPTransport()
+    transport = httpx.AsyncHTTPTransport(proxy=proxy)
     pool = transport._pool
-    if public_only:
+    if public_only and proxy is None:
         pool._network_backend = _PublicOnly(pool._network_backend)
     cheapen(pool)
     return transport
@@ -351,7 +354,7 @@ def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
     """
     problems = []
     headers = {"User-Agent": user_agent(config.contact)}
-    with httpx.Client(timeout=config.timeout, headers=headers) as client:
+    with httpx.Client(timeout=config.timeout, headers=headers, proxy=config.proxy) as client:
         for url in urls:
             try:
                 response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})

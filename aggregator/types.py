@@ -175,6 +175,9 @@ class FetchConfig:
     #: Allow sources (and redirects) on private, loopback or link-local
     #: addresses; off, a feed cannot make the worker probe its own network.
     allow_private: bool = False
+    #: An HTTP proxy every request goes through (``http://proxy.lan:3128``),
+    #: or None: requests go straight to the sources.
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from lxml import etree
@@ -44,6 +45,9 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         #: (path, request headers) of every request, in order.
         self.requests: list[tuple[str, dict[str, str]]] = []
+        #: The absolute URLs of the requests it answered as a proxy would
+        #: (``GET http://host/path``); it serves their path.
+        self.proxied: list[str] = []
         #: The most requests to one path that were ever being answered at once.
         self.most_at_once: dict[str, int] = {}
         self._at_once: dict[str, int] = {}
@@ -54,6 +58,10 @@ class FeedServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path.startswith(("http://", "https://")):  # asked as a proxy
+                    server.proxied.append(self.path)
+                    parts = urlsplit(self.path)
+                    self.path = parts.path + (f"?{parts.query}" if parts.query else "")
                 server.requests.append((self.path, dict(self.headers)))
                 with server._counting:
                     now = server._at_once[self.path] = server._at_once.get(self.path, 0) + 1

@@ -148,6 +148,8 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
         ("schedule: {interval_minutes: -5}\nsources: []\n", "schedule.interval_minutes",
          "positive"),
         ("retention_days: 0\nsources: []\n", "retention_days", "positive number"),
+        ("fetch: {proxy: 'socks5://proxy.lan:1080'}\nsources: []\n", "fetch.proxy",
+         "http:// or https://"),
         ("sources:\n  - {url: 'https://a.example/', interval_minutes: 0}\n",
          "sources[0].interval_minutes", "positive number"),
         ("sources:\n  - {url: 'https://a.example/', priority: high}\n", "sources[0].priority",
@@ -266,3 +268,10 @@ def test_feeds_whose_paths_or_queries_differ_are_different_sources(tmp_path: Pat
     config = load_config(path)
 
     assert len(config.sources) == 4
+
+
+def test_a_proxy_is_read_from_the_fetch_section(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("fetch: {proxy: 'http://proxy.lan:3128'}\nsources: []\n", encoding="utf-8")
+
+    assert load_config(path).fetch.proxy == "http://proxy.lan:3128"

@@ -327,3 +327,24 @@ def test_an_unexpected_failure_while_fetching_is_that_sources_error(
     monkeypatch.setattr(Fetcher, "_get", broken)
     with pytest.raises(FetchError, match="could not be fetched: ExceptionGroup"):
         fetch(url)
+
+
+def test_a_proxy_fetches_on_our_behalf(server: FeedServer) -> None:
+    """fetch.proxy: every request goes through it, even for names this machine
+    cannot resolve (the proxy resolves them); the address check still refuses
+    a private address it can see."""
+    server.serve("/feed.xml", b"<rss/>")
+    config = FetchConfig(host_delay=0, proxy=server.url(""))
+
+    async def go() -> tuple[FetchResult, str]:
+        async with Fetcher(config) as fetcher:
+            result = await fetcher.fetch("http://feeds.invalid/feed.xml", Validators())
+            with pytest.raises(FetchError) as refused:
+                await fetcher.fetch("http://10.0.0.1/feed.xml", Validators())
+            return result, refused.value.reason
+
+    result, refused = asyncio.run(go())
+
+    assert result.body == b"<rss/>"
+    assert server.proxied == ["http://feeds.invalid/feed.xml"]
+    assert "not a public address" in refused
