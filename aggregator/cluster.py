@@ -494,7 +494,7 @@ SLOTS: tuple[frozenset[str], ...] = tuple(
     for names in (
         # sectors, ministries, goods
         "agriculture education health energy gas oil fuel coal electricity hydropower nuclear "
-        "renewable gold uranium metal mineral cotton grain meat sugar vegetables water tourism "
+        "renewable gold uranium metal mineral cotton grain meat sugar vegetables food water tourism "
         "sport science internet housing pension salary tax customs railway road airport airline "
         "metro bus taxi",
         # countries and organisations
