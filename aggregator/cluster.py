@@ -488,15 +488,24 @@ def _same_place(p: str, q: str) -> bool:
 #: Concepts (``data/concepts.yaml``) that fill one slot of a news template:
 #: two titles that each name one the other lacks, of the same kind, tell
 #: different events however alike the rest ("new energy minister" and "new
-#: health minister", "French minister" and "German minister").
+#: health minister", "French minister" and "German minister"). Concepts
+#: joined by "+" are one filler: words that another wording or language may
+#: use for the same thing ("power" is energy, "électricité" electricity;
+#: "plant" is a factory, "centrale" a power plant; "gas" is fuel in American
+#: English).
 SLOTS: tuple[frozenset[str], ...] = tuple(
-    frozenset(f"@{name}" for name in names.split())
+    frozenset(names.split())
     for names in (
         # sectors, ministries, goods
-        "agriculture education health energy gas oil fuel coal electricity hydropower nuclear "
-        "renewable gold uranium metal mineral cotton grain meat sugar vegetables food water tourism "
-        "sport science internet housing pension salary tax customs railway road airport airline "
-        "metro bus taxi",
+        "agriculture education health energy+electricity+power_plant+hydropower+outage+renewable "
+        "gas+oil+fuel coal nuclear gold uranium metal mineral cotton "
+        "grain+food+meat+sugar+vegetables water tourism sport science internet housing pension "
+        "salary tax customs railway road airport airline metro bus taxi",
+        # buildings and works
+        "school kindergarten university hospital mosque church museum theatre stadium bridge "
+        "tunnel factory hotel",
+        # sports
+        "football boxing wrestling chess",
         # countries and organisations
         "un eu nato csto sco cis eaeu imf kazakhstan uzbekistan kyrgyzstan tajikistan "
         "turkmenistan afghanistan taliban russia china usa turkey iran pakistan india ukraine "
@@ -512,22 +521,30 @@ SLOTS: tuple[frozenset[str], ...] = tuple(
         "shymkent osh khujand fergana karaganda",
     )
 )
+#: Each concept of :data:`SLOTS` (as a feature, ``@energy``): its slot, and its filler.
+_FILLERS: dict[str, tuple[int, str]] = {
+    f"@{concept}": (n, filler)
+    for n, slot in enumerate(SLOTS)
+    for filler in slot
+    for concept in filler.split("+")
+}
 
 
 def swapped(a: Signature, b: Signature) -> bool:
     """True when the titles fill a slot of :data:`SLOTS` differently: each
-    names a concept of that slot that the other does not."""
-    mine, theirs = _concepts_of(a.title), _concepts_of(b.title)
+    names a filler of that slot that the other does not."""
+    mine, theirs = _fillers_of(a.title), _fillers_of(b.title)
     only_mine, only_theirs = mine - theirs, theirs - mine
     if not only_mine or not only_theirs:
-        return False  # most pairs compared: no concept on one side that the other lacks
-    return any(only_mine & slot and only_theirs & slot for slot in SLOTS)
+        return False  # most pairs compared: no filler on one side that the other lacks
+    return bool({slot for slot, _ in only_mine} & {slot for slot, _ in only_theirs})
 
 
 @lru_cache(maxsize=1 << 14)
-def _concepts_of(features: tuple[str, ...]) -> frozenset[str]:
-    """The concepts among ``features`` (a title's, compared again and again)."""
-    return frozenset(f for f in features if f[0] == "@")
+def _fillers_of(features: tuple[str, ...]) -> frozenset[tuple[int, str]]:
+    """The slot fillers (:data:`_FILLERS`) among ``features`` (a title's,
+    compared again and again)."""
+    return frozenset(_FILLERS[f] for f in features if f in _FILLERS)
 
 
 def contrasting(a: Signature, b: Signature, similarity: float) -> bool:

@@ -133,6 +133,17 @@ def test_titles_cut_from_one_template_contrast() -> None:
         # Concepts of different slots (a country, a city) do not swap.
         ("Kazakhstan and China sign a gas deal", "Astana and Beijing sign a gas deal", False),
         ("Tokayev meets Putin in Moscow", "Putin and Tokayev meet in the Kremlin", False),
+        # Words for one thing in two languages: "power plant" and "centrale".
+        (
+            "Tokayev calls referendum on building a nuclear power plant",
+            "Tokaïev annonce un référendum sur la construction d'une centrale nucléaire",
+            False,
+        ),
+        (
+            "Kazakhstan raises power tariffs",
+            "Le Kazakhstan relève les tarifs de l'électricité",
+            False,
+        ),
     ],
 )
 def test_titles_that_fill_one_slot_differently_are_swapped(a: str, b: str, swapped: bool) -> None:
