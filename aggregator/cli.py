@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -44,6 +44,8 @@ EXIT_WORKERS = 5
 EXIT_NOT_FOUND = 6
 #: Another aggregator holds the store's lock (EX_TEMPFAIL: try again later).
 EXIT_LOCKED = 75
+#: ``status`` asks about a source that answers but has brought nothing new for this long.
+STALE = timedelta(days=14)
 #: Signals that stop a refresh after its writes in progress (exit 128 + signal).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -214,10 +216,14 @@ def status(config_path: Path) -> None:
     with _open(config) as store:
         states = {s.url: s for s in store.sources()}
         items = store.count_items()
+        per_source = store.items_per_source()
     width = max((len(s.name) for s in config.sources), default=0)
     width = max(width, len("source"))
     click.echo(f"{config.storage}: {items} items stored")
-    click.echo(f"{'source':<{width}}  {'last success':<17} {'fails':>5}  {'next attempt':<17}")
+    click.echo(
+        f"{'source':<{width}}  {'last success':<17} {'fails':>5}  {'next attempt':<17}"
+        f" {'items':>6}  newest item"
+    )
     for source in config.sources:
         state = states.get(source.url)
         if state is None:
@@ -227,7 +233,18 @@ def status(config_path: Path) -> None:
         upcoming = f"{state.next_attempt:%Y-%m-%d %H:%M}" if state.next_attempt else "now"
         if state.gone:
             upcoming = "never"
-        click.echo(f"{source.name:<{width}}  {success:<17} {state.failures:>5}  {upcoming:<17}")
+        stored, newest = per_source.get(source.url, (0, None))
+        seen = f"{newest:%Y-%m-%d %H:%M}" if newest else "none"
+        click.echo(
+            f"{source.name:<{width}}  {success:<17} {state.failures:>5}  {upcoming:<17}"
+            f" {stored:>6}  {seen}"
+        )
+        if newest and state.last_success and state.last_success - newest > STALE:
+            days = (state.last_success - newest).days
+            click.echo(
+                f"{'':<{width}}  nothing new for {days} days though it answers:"
+                " has its feed moved, or stopped?"
+            )
         if state.gone:
             click.echo(f"{'':<{width}}  gone: HTTP 410 since {state.gone:%Y-%m-%d}")
         elif state.last_error:

@@ -852,6 +852,16 @@ class Store:
     def count_items(self) -> int:
         return int(self._execute("SELECT count(*) FROM items").fetchone()[0])
 
+    def items_per_source(self) -> dict[str, tuple[int, datetime]]:
+        """For each source with stored items: how many, and when the newest
+        was first seen (a source that answers but never brings anything new
+        has a feed that stopped)."""
+        rows = self._execute(
+            "SELECT source_url, count(*) AS items, max(first_seen) AS newest"
+            " FROM items GROUP BY source_url"
+        ).fetchall()
+        return {row["source_url"]: (int(row["items"]), _required_dt(row["newest"])) for row in rows}
+
 
 _ITEM_SELECT = """
     SELECT i.*, s.name AS source_name, s.title AS source_title, s.link AS source_link,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -316,7 +318,7 @@ def test_status_says_a_gone_source_is_never_fetched_again(
 
     header, row, gone = result.output.splitlines()[1:4]
     assert header.index("last success") == row.index("never")  # columns aligned
-    assert row.split()[-1] == "never"  # next attempt
+    assert row[header.index("next attempt") :].split()[0] == "never"
     assert "gone: HTTP 410 since" in gone
 
 
@@ -409,3 +411,26 @@ def test_a_url_error_in_the_configuration_hides_its_credentials(tmp_path: Path) 
 
     assert result.exit_code == EXIT_CONFIG
     assert "https://***@feeds.example/a b" in result.output and "s3cret" not in result.output
+
+
+def test_status_counts_each_sources_items_and_asks_about_a_stale_one(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["refresh", "--config", str(config)]).exit_code == 0
+
+    fresh = runner.invoke(cli, ["status", "--config", str(config)])
+    # Its items were all first seen a month ago: the feed has stopped.
+    with sqlite3.connect(tmp_path / "aggregator.sqlite") as db:
+        db.execute("UPDATE items SET first_seen = '2000-01-01T00:00:00+00:00'")
+    stale = runner.invoke(cli, ["status", "--config", str(config)])
+
+    header, row = fresh.output.splitlines()[1:3]
+    items = len(parse("s", FetchResult(url, (DATA / "feeds" / "fr_rss.xml").read_bytes())).entries)
+    assert row[header.index("items") - 1 :].split()[0] == str(items)
+    assert row[header.index("newest item") :].startswith(f"{datetime.now(UTC):%Y-%m-%d}")
+    assert "nothing new" not in fresh.output
+    assert "2000-01-01 00:00" in stale.output
+    assert "nothing new for " in stale.output and "has its feed moved" in stale.output

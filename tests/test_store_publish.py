@@ -748,3 +748,10 @@ def test_a_correction_that_brings_an_item_into_the_region_compares_it(store: Sto
     assert sorted(r.item_id for r in store.cluster_rows(NOW - timedelta(days=30))) == sorted(
         i.id for i in store.all_items()
     )
+
+
+def test_items_per_source_counts_and_dates_the_newest(store: Store) -> None:
+    add(store, entry(SOURCE_A, 1, "Kazakhstan opens a railway"), now=NOW - timedelta(days=2))
+    add(store, entry(SOURCE_A, 2, "Kyrgyzstan opens a road"), entry(SOURCE_B, 3, "Tajik dam"))
+
+    assert store.items_per_source() == {SOURCE_A.url: (2, NOW), SOURCE_B.url: (1, NOW)}
