@@ -117,6 +117,7 @@ CLASSIFIER = Classifier()
         ("Le roman « Samarcande » adapté au théâtre", (), False),
         ("Visite à Samarcande du président français", ("uz",), False),
         ("La marque Osh Kosh rappelle des pyjamas", (), False),
+        ("The Tashkent Files wins national film award", (), False),
         ("TDH lance une campagne pour les enfants du Népal", (), False),
         # named facilities, which a foreign title does not halve
         ("Российская авиабаза в Канте получит новые вертолёты", ("kg",), False),
