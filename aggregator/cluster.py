@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
 import unicodedata
@@ -82,12 +81,10 @@ SAME_SOURCE_WINDOW = timedelta(hours=12)
 SAME_SOURCE_THRESHOLD = 0.75
 #: Stem length: the first letters of a word's skeleton.
 STEM = 5
-#: Places agree when their skeletons start alike (Chine, China): on this many
-#: letters at least...
+#: Place key length: places agree when their skeletons start alike (Chine,
+#: China; Samarkand, Samarcande; Turkestan, Turkistan). Longer keys would tell
+#: Turkmenbashi from Turkmenabat, but split the spellings of one town more often.
 PLACE_KEY = 3
-#: ...and on all but this many letters of the shorter (Russian case endings:
-#: Туркменабате and Turkmenabat agree, Turkmenbashi and Turkmenabat do not).
-PLACE_SLACK = 3
 
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)?|[^\W\d_]+")
@@ -185,9 +182,9 @@ class Signature:
     numbers: frozenset[str]
     #: Numbers of the title, 2 or more (years included: "budget 2027").
     title_numbers: frozenset[str]
-    #: Towns and provinces the title names, as spelling skeletons ("jambul"),
-    #: and capitals as their country ("@kz": Astana and Nur-Sultan agree).
-    #: Stored before November 2026: three-letter keys ("jam"), which agree too.
+    #: Towns, provinces and capitals the title names, as short keys ("jam"),
+    #: and Central Asian capitals as their country too ("@kz": Astana and
+    #: Nur-Sultan, Ashgabat and Ашхабад agree).
     places: frozenset[str] = frozenset()
 
     @property
@@ -258,14 +255,14 @@ def _word_set_features(words: Iterable[str]) -> frozenset[str]:
 
 
 def place_keys(place: str) -> Iterable[str]:
-    """The keys of a place name: the skeletons of its words but generic ones
-    ("région de Jamboul" -> jambul); a capital given as its country ("@kz") is its own key."""
+    """Short keys of a place name, without generic words: "région de Jamboul"
+    -> jam; a capital given as its country ("@kz") is its own key."""
     if place[:1] == "@":
         yield place
         return
     for word in _WORD.findall(_fold(place)):
         if word not in PLACE_WORDS and not word[0].isdigit():
-            yield skeleton(word)
+            yield skeleton(word)[:PLACE_KEY]
 
 
 def _numbers(text: str, words: bool = True) -> Iterable[str]:
@@ -466,23 +463,7 @@ def conflicting(a: Doc, b: Doc) -> bool:
         return True
     if a.countries and b.countries and not any(c in b.countries for c in a.countries):
         return True
-    return bool(x.places and y.places and not _places_agree(x.places, y.places))
-
-
-def _places_agree(mine: frozenset[str], theirs: frozenset[str]) -> bool:
-    """True when two titles' places (:attr:`Signature.places`) have one in common."""
-    if mine & theirs:
-        return True
-    return any(_same_place(p, q) for p in mine for q in theirs)
-
-
-def _same_place(p: str, q: str) -> bool:
-    """Two place skeletons name one place: they start alike on
-    :data:`PLACE_KEY` letters, and on all but :data:`PLACE_SLACK` of the shorter."""
-    if p[:1] == "@" or q[:1] == "@":
-        return p == q  # a capital, as its country
-    shared = len(os.path.commonprefix((p, q)))
-    return shared >= max(PLACE_KEY, min(len(p), len(q)) - PLACE_SLACK)
+    return bool(x.places and y.places and not x.places & y.places)
 
 
 #: Concepts (``data/concepts.yaml``) that fill one slot of a news template:
