@@ -245,6 +245,12 @@ def status(config_path: Path) -> None:
                 f"{'':<{width}}  nothing new for {days} days though it answers:"
                 " has its feed moved, or stopped?"
             )
+        elif newest is None and state.last_success:
+            # Its items were pruned, or it never listed one young enough to keep.
+            click.echo(
+                f"{'':<{width}}  nothing stored though it answers: its feed lists no item"
+                f" of the last {config.retention_days:g} days"
+            )
         if state.gone:
             click.echo(f"{'':<{width}}  gone: HTTP 410 since {state.gone:%Y-%m-%d}")
         elif state.last_error:

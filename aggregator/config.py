@@ -395,6 +395,14 @@ class _Validator:
                 problem = "port 0"
         except ValueError as e:  # a port that is not a number up to 65535, a broken [IPv6]
             problem = str(e)
+            if "@" in text:
+                # A password with "/" or "#" in it, not encoded: urlsplit read
+                # part of it as the port, and quotes it.
+                scheme, _, rest = text.partition("://")
+                shown = f"{scheme}://***@{rest.rpartition('@')[2]}" if rest else "***"
+                raise self.error(
+                    key, f"must be a URL, not {shown!r} (encode the credentials: %2F for /)"
+                ) from None
         else:
             if not text.isprintable() or " " in text:
                 problem = "spaces or control characters"

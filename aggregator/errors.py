@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .types import redacted
+
 
 class AggregatorError(Exception):
     """Base of every error the aggregator raises on purpose."""
@@ -62,8 +64,9 @@ class SourceError(AggregatorError):
 
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
-        self.reason = reason
-        super().__init__(f"{url}: {reason}")
+        # Shown, logged and stored: without the credentials of any URL it quotes.
+        self.reason = redacted(reason)
+        super().__init__(f"{redacted(url)}: {self.reason}")
 
     def __reduce__(self) -> tuple[type[SourceError], tuple[str, str]]:
         # Raised in worker processes: pickled with its own arguments.

@@ -354,7 +354,10 @@ def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
     """
     problems = []
     headers = {"User-Agent": user_agent(config.contact)}
-    with httpx.Client(timeout=config.timeout, headers=headers, proxy=config.proxy) as client:
+    # trust_env=False: HTTP_PROXY is not read, as for fetching (fetch.proxy only).
+    with httpx.Client(
+        timeout=config.timeout, headers=headers, proxy=config.proxy, trust_env=False
+    ) as client:
         for url in urls:
             try:
                 response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})

@@ -33,7 +33,7 @@ import nh3
 
 from .errors import ParseError
 from .fastparse import parse_fast
-from .types import Entry, FeedInfo, FetchResult, ParsedFeed, language_tag
+from .types import Entry, FeedInfo, FetchResult, ParsedFeed, language_tag, without_credentials
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
@@ -78,20 +78,23 @@ def parse(source_url: str, result: FetchResult, language: str | None = None) -> 
     body = defuse(source_url, result.body)
     headers = dict(result.headers)
     body, headers = fix_cyrillic_encoding(body, headers)
+    # Relative links resolve against where the body came from, without the
+    # credentials of a source behind HTTP Basic authentication (never published).
+    base = without_credentials(result.url)
     fast = parse_fast(body, headers)
     if fast is not None:
         feed, raws = fast["feed"], fast["entries"]
     else:
-        feed, raws = _feedparser(source_url, body, headers, result.url)
+        feed, raws = _feedparser(source_url, body, headers, base)
     info = FeedInfo(
         title=_text(feed.get("title")),
-        link=_http_url(feed.get("link"), result.url),
+        link=_http_url(feed.get("link"), base),
         language=_language(feed.get("language")) or language,
         ttl=_minutes(feed.get("ttl")),
     )
     entries = []
     for raw in raws:
-        entry = _entry(source_url, raw, result.url, info.language)
+        entry = _entry(source_url, raw, base, info.language)
         if entry is not None:
             entries.append(entry)
     return ParsedFeed(feed=info, entries=tuple(entries))

@@ -29,6 +29,7 @@ from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 
@@ -389,7 +390,7 @@ async def _refresh_claimed(
     validators = state.validators if state else Validators()
     try:
         result = await fetcher.fetch(url, validators)
-        note = f"moved permanently to {result.moved_to}: update feeds.yaml" if (
+        note = f"moved permanently to {redacted(result.moved_to)}: update feeds.yaml" if (
             result.moved_to and result.moved_to != url
         ) else None  # fmt: skip
         if result.not_modified:
@@ -764,7 +765,9 @@ def known_by_link(entry: Entry) -> bool:
     without ``<guid>``, an HTML page's items), so a new link is a new item."""
     if entry.link is None:
         return False
-    return entry.guid in (entry.link, without_tracking(entry.link).partition("#")[0])
+    own = (entry.link, without_tracking(entry.link).partition("#")[0])
+    # A feed's relative link is its id as written: "/news/floods", "a b".
+    return entry.guid in own or urljoin(entry.link, entry.guid.replace(" ", "%20")) in own
 
 
 def _joining(hit: cluster.Hit) -> Placement:

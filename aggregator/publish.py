@@ -221,9 +221,28 @@ def stories(
 
 def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> Story:
     """The story told by ``members``, represented by the highest-priority
-    source's item, then the earliest, then the first stored."""
-    ordered = sorted(members, key=lambda i: (-priorities.get(i.source_url, 0), i.date, i.id))
+    source's item, then the earliest, then the first stored; an item that
+    came back under a new link (its headline fixed: :func:`superseded`) is
+    represented by its new self."""
+    gone = superseded(members)
+    ordered = sorted(
+        members, key=lambda i: (i.id in gone, -priorities.get(i.source_url, 0), i.date, i.id)
+    )
     return Story(ordered[0].story_uid, ordered[0], tuple(ordered[1:]))
+
+
+def superseded(members: Sequence[StoredItem]) -> set[int]:
+    """The ids of the items that a later item of their own source repeats
+    as a near-copy under another link (:data:`cluster.SAME_SOURCE_WINDOW`):
+    the same article, its headline fixed and its link with it."""
+    sources = {item.id: item.source_url for item in members}
+    return {
+        item.joined_item
+        for item in members
+        if item.joined_by == "similar"
+        and item.joined_item is not None
+        and sources.get(item.joined_item) == item.source_url
+    }
 
 
 def publish(store: Store, config: Config) -> PublishReport:

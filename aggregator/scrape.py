@@ -33,7 +33,7 @@ from .parse import (
     _shorten,
     _sniff_cyrillic,
 )
-from .types import Entry, FeedInfo, FetchResult, ParsedFeed, Selectors
+from .types import Entry, FeedInfo, FetchResult, ParsedFeed, Selectors, without_credentials
 
 #: Dates later than this after ``now`` are a misread (or a scheduled event): dropped.
 FUTURE_SLACK = timedelta(days=1)
@@ -78,19 +78,22 @@ def scrape(
         raise ParseError(source_url, f"no item matches the selector {selectors.item!r}")
     root = soup.find("html")
     page_language = _language(root.get("lang")) if isinstance(root, Tag) else None
+    # The page's address, without the credentials of a page behind HTTP Basic
+    # authentication (never published).
+    page = without_credentials(result.url)
     info = FeedInfo(
         title=_clean(soup.title.get_text()) if soup.title else None,
-        link=result.url,
+        link=page,
         language=language or page_language,
     )
     # Links are relative to the page's <base href>, if it has one.
-    base = result.url
+    base = page
     if isinstance(tag := soup.find("base", href=True), Tag) and isinstance(tag["href"], str):
-        base = _http_url(tag["href"], result.url) or base
+        base = _http_url(tag["href"], page) or base
     entries: dict[str, Entry] = {}
     linked = dated = 0  # items in which the link and date selectors found an element
     for item in items:
-        found = _entry(source_url, item, selectors, base, result.url, info.language, now, zone)
+        found = _entry(source_url, item, selectors, base, page, info.language, now, zone)
         if found is not None:
             entry, has_link, has_date = found
             entries.setdefault(entry.guid, entry)

@@ -50,13 +50,16 @@ def language_tag(value: str | None) -> str | None:
 #: The user information of a URL (``https://user:password@host/``), which
 #: httpx sends as HTTP Basic credentials.
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#]*@")
+#: The same, in a text that quotes URLs (an error message).
+_QUOTED_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s'\"<>@]*@")
 
 
-def redacted(url: object) -> str:
-    """``url`` as shown in logs and terminals: its user information (a
-    password, a token) replaced by ``***``."""
-    text = str(url)
-    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
+def redacted(text: object) -> str:
+    """``text`` (a URL, or a message quoting URLs) as shown in logs and
+    terminals: the user information of its URLs (a password, a token)
+    replaced by ``***``."""
+    text = str(text)
+    return _QUOTED_USERINFO.sub(r"\1***@", text) if "@" in text else text
 
 
 def without_credentials(url: str) -> str:

@@ -118,6 +118,7 @@ CLASSIFIER = Classifier()
         ("Visite à Samarcande du président français", ("uz",), False),
         ("La marque Osh Kosh rappelle des pyjamas", (), False),
         ("The Tashkent Files wins national film award", (), False),
+        ("Tashkent files protest with Kabul over border shooting", ("uz",), False),
         ("TDH lance une campagne pour les enfants du Népal", (), False),
         # named facilities, which a foreign title does not halve
         ("Российская авиабаза в Канте получит новые вертолёты", ("kg",), False),
@@ -461,6 +462,7 @@ def test_fold(text: str, keep_case: bool, folded: str, aligned: bool) -> None:
         # A people abroad, with no word of the state beside it: not the country.
         ("Kazakh eagle hunters in Mongolia face a harsh winter", ()),
         ("Uzbek community leader in Afghanistan killed", ()),
+        ("Uzbek leader Dostum returns to Afghanistan", ()),
         # A minority named as such stays suppressed, word of the state or not.
         ("Le dirigeant ouzbek afghan Dostom rentre à Kaboul", ()),
         ("Iraqi Turkmen leaders demand Kirkuk governorship", ()),

@@ -412,6 +412,13 @@ def test_a_url_error_in_the_configuration_hides_its_credentials(tmp_path: Path) 
     assert result.exit_code == EXIT_CONFIG
     assert "https://***@feeds.example/a b" in result.output and "s3cret" not in result.output
 
+    # A password with an unencoded "/": urlsplit reads part of it as the port.
+    config = write_config(tmp_path, [{"url": "https://bob:s3/cret@feeds.example/feed"}])
+    result = CliRunner().invoke(cli, ["check", "--config", str(config)])
+    assert result.exit_code == EXIT_CONFIG
+    assert "https://***@feeds.example/feed" in result.output
+    assert "s3" not in result.output.replace(str(config), "")
+
 
 def test_status_counts_each_sources_items_and_asks_about_a_stale_one(
     server: FeedServer, tmp_path: Path
@@ -434,3 +441,10 @@ def test_status_counts_each_sources_items_and_asks_about_a_stale_one(
     assert "nothing new" not in fresh.output
     assert "2000-01-01 00:00" in stale.output
     assert "nothing new for " in stale.output and "has its feed moved" in stale.output
+    # Once pruned (retention_days), nothing is left to date: it still asks.
+    with sqlite3.connect(tmp_path / "aggregator.sqlite") as db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute("DELETE FROM items")
+    pruned = runner.invoke(cli, ["status", "--config", str(config)])
+    assert "nothing stored though it answers" in pruned.output
+    assert pruned.output.splitlines()[2].split()[-1] == "none"

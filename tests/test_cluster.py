@@ -144,6 +144,12 @@ def test_titles_cut_from_one_template_contrast() -> None:
             "Le Kazakhstan relève les tarifs de l'électricité",
             False,
         ),
+        # "centrale" is not a power plant in "Asie centrale".
+        (
+            "China-Central Asia gas pipeline Line D: construction begins",
+            "Chine-Asie centrale : début de la construction du gazoduc D",
+            False,
+        ),
     ],
 )
 def test_titles_that_fill_one_slot_differently_are_swapped(a: str, b: str, swapped: bool) -> None:

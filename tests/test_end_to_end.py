@@ -295,7 +295,27 @@ def test_an_item_without_guid_moved_to_a_new_link_is_not_published_twice(
     assert "new=1" in result.stderr  # the moved item is stored...
     published = entries(tmp_path / "output" / "kyrgyzstan.xml")
     floods = [e for e in published if "Batken" in str(e["title"])]
-    assert len(floods) == 1  # ...as a report of the story it repeats
+    assert len(floods) == 1  # ...as a report of the story it repeats, which it represents:
+    assert (floods[0]["title"], floods[0]["link"]) == (fixed[1], fixed[0])
     assert len(published) == 2  # the storm, another story of the source, stays apart
     explained = aggregator("explain", "--config", str(config), fixed[0])
     assert "similar" in explained.stdout, explained.stdout
+
+
+def test_items_known_by_their_link_are_told_from_items_with_a_guid() -> None:
+    from aggregator.parse import parse
+    from aggregator.pipeline import known_by_link
+    from aggregator.types import FetchResult
+
+    body = (
+        b'<rss version="2.0"><channel><title>T</title>'
+        b"<item><title>A</title><link>https://x.example/news/a?utm_source=rss</link></item>"
+        b"<item><title>B</title><link>/news/b c</link></item>"
+        b"<item><title>C</title><guid>urn:x:1</guid><link>/news/c</link></item>"
+        b"<item><title>D</title><guid>https://x.example/news/d</guid></item>"
+        b"</channel></rss>"
+    )
+
+    entries = parse("s", FetchResult("https://x.example/rss", body)).entries
+
+    assert [known_by_link(e) for e in entries] == [True, True, False, True]

@@ -470,3 +470,29 @@ def test_plain_text_summaries_are_escaped_not_read_as_markup(
         monkeypatch.setattr(parse_module, "parse_fast", lambda body, headers: None)
     (entry,) = parse(SOURCE, FetchResult(url=FETCHED, body=atom_entry(element))).entries
     assert entry.summary == expected
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "feedparser"])
+def test_relative_links_of_a_feed_behind_basic_authentication_carry_no_credentials(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetched URL holds the credentials httpx sends; links resolved
+    against it must not, since they are published."""
+    from aggregator import parse as parse_module
+
+    if not fast:
+        monkeypatch.setattr(parse_module, "parse_fast", lambda body, headers: None)
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>/</link>'
+        b"<item><title>Floods in Batken</title><link>/news/floods</link>"
+        b'<description>&lt;a href="/photos/1"&gt;photos&lt;/a&gt;</description></item>'
+        b"</channel></rss>"
+    )
+
+    parsed = parse(SOURCE, FetchResult(url="https://news:s3cret@feeds.example/rss.xml", body=body))
+
+    (entry,) = parsed.entries
+    assert parsed.feed.link == "https://feeds.example/"
+    assert entry.link == "https://feeds.example/news/floods"
+    assert "https://feeds.example/photos/1" in (entry.summary or "")
+    assert "s3cret" not in (entry.summary or "")

@@ -456,3 +456,12 @@ def test_an_undeclared_latin_1_french_page_is_not_read_as_utf_8() -> None:
     body = page('<li><a class="t" href="/a">Réforme de l’énergie au Kazakhstan</a></li>')
     body = body.decode("utf-8").replace("’", "'").encode("latin-1")
     assert [e.title for e in run(body, UNDATED).entries] == ["Réforme de l'énergie au Kazakhstan"]
+
+
+def test_a_page_behind_basic_authentication_gives_links_without_its_credentials() -> None:
+    body = page('<li><a class="t" href="/news/1">Ouzbékistan : accord</a></li>')
+
+    parsed = run(body, UNDATED, url="https://news:s3cret@news.example.org/list/")
+
+    assert parsed.feed.link == "https://news.example.org/list/"
+    assert [e.link for e in parsed.entries] == ["https://news.example.org/news/1"]
