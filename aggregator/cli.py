@@ -527,6 +527,9 @@ def _how_joined(item: StoredItem, by_id: dict[int, StoredItem]) -> str:
         return "  [first report]"
     other = by_id.get(item.joined_item or 0)
     whose = f"{other.source_name}'s item" if other else "an earlier item"
+    if item.joined_by == "similar" and other and other.source_url == item.source_url:
+        # publish.superseded: the same article under a new link, which represents it
+        return f"  [its outlet's earlier item, moved to this link: {item.similarity:.2f}]"
     if item.joined_by == "similar":
         return f"  [similar to {whose}: {item.similarity:.2f}]"
     if item.joined_by == "url":

@@ -299,7 +299,7 @@ def test_an_item_without_guid_moved_to_a_new_link_is_not_published_twice(
     assert (floods[0]["title"], floods[0]["link"]) == (fixed[1], fixed[0])
     assert len(published) == 2  # the storm, another story of the source, stays apart
     explained = aggregator("explain", "--config", str(config), fixed[0])
-    assert "similar" in explained.stdout, explained.stdout
+    assert "moved to this link" in explained.stdout, explained.stdout
 
 
 def test_items_known_by_their_link_are_told_from_items_with_a_guid() -> None:
