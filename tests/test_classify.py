@@ -173,7 +173,7 @@ def test_classify_entry_records_fields() -> None:
         matches=(
             Match("kz", "Astana", "Astana", "title", "capital", 5.0),
             # beside "président", a word of the state: the state's, not the people's
-            Match("uz", "ouzbek", "ouzbek", "summary", "citizen", 2.0),
+            Match("uz", "ouzbek", "ouzbek", "summary", "state", 2.0),
             Match("kz", "Kazakhstan", "Kazakhstan", "summary", "country", 3.0),
             Match("region", "Asie centrale", "Asie centrale", "categories", "region", 3.0),
         ),
@@ -453,12 +453,12 @@ def test_fold(text: str, keep_case: bool, folded: str, aligned: bool) -> None:
         # does not halve it.
         ("Tajik migrants face new rules in Russia", ("tj",)),
         ("Turkmen gas exports to China hit record", ("tm",)),
-        ("China imports record volumes of Kazakh wheat", ("kz",)),
+        ("China imports record volumes of Kazakh oil", ("kz",)),
         ("Le gaz turkmène peut-il contourner la Russie ?", ("tm",)),
         ("Afghanistan : les talibans reçoivent une délégation ouzbèke", ("uz",)),
         ("Macron reçoit son homologue kirghize à Paris", ("kg",)),
         ("Таджикские мигранты столкнулись с новыми правилами въезда в Россию", ("tj",)),
-        ("Китай увеличил закупки казахской пшеницы", ("kz",)),
+        ("Китай увеличил закупки казахской нефти", ("kz",)),
         # A people abroad, with no word of the state beside it: not the country.
         ("Kazakh eagle hunters in Mongolia face a harsh winter", ()),
         ("Uzbek community leader in Afghanistan killed", ()),
@@ -466,6 +466,18 @@ def test_fold(text: str, keep_case: bool, folded: str, aligned: bool) -> None:
         # A minority named as such stays suppressed, word of the state or not.
         ("Le dirigeant ouzbek afghan Dostom rentre à Kaboul", ()),
         ("Iraqi Turkmen leaders demand Kirkuk governorship", ()),
+        # A people so named is a minority: "ethnic".
+        ("China detains ethnic Kazakh migrants returning home", ()),
+        # A place abroad where the people is a minority: its name stays a
+        # people's, and counts half, word of the state or not.
+        ("Afghanistan : une délégation ouzbèke du Jowzjan reçue par les talibans", ()),
+        ("Kirkuk council elects Turkmen president amid protests", ()),
+        ("Туркменская делегация из Ирана посетила Киркук", ()),
+        ("Казахские власти Баян-Улгийского аймака открыли школу", ()),
+        ("Сирийские туркменские боевики атаковали позиции курдов", ()),
+        # Not a minority place: the country's relations with the state.
+        ("Kaboul accueille une délégation ouzbèke pour parler du chemin de fer", ("uz",)),
+        ("Президент Ирана принял туркменскую делегацию в Тегеране", ("tm",)),
     ],
 )
 def test_a_demonym_beside_a_word_of_the_state_means_the_state(
@@ -476,4 +488,4 @@ def test_a_demonym_beside_a_word_of_the_state_means_the_state(
 
 def test_a_demonym_beside_a_word_of_the_state_is_explained_as_such() -> None:
     (match, _) = CLASSIFIER.classify_text("Tajik migrants face new rules in Russia").matches
-    assert (match.term, match.kind) == ("Tajik", "citizen")
+    assert (match.term, match.kind) == ("Tajik", "state")

@@ -19,7 +19,9 @@ names a foreign place at least as strongly as Central Asian ones, its
 demonyms, towns, provinces and landmarks count half (Kazakh eagle hunters in
 Mongolia, Talas in Turkey); but not a demonym beside a word of the state
 ("Tajik migrants", "le gaz turkmène": :class:`StateWords`), which counts as
-the words of the state (Kazakhstani, казахстанский) do.
+the words of the state (Kazakhstani, казахстанский) do, unless the item names
+a place abroad where that people is a minority (Jawzjan, Kirkuk), where its
+demonyms count half whatever the title.
 A country is kept when its score reaches ``THRESHOLD`` and ``RELATIVE``
 times the strongest country's; the strongest is the primary (ties go to the
 source's hint, then to the country named first). An item is regional when
@@ -65,6 +67,7 @@ KIND_POINTS: Mapping[str, float] = {
     "leader": 2.5,
     "demonym": 2.0,
     "citizen": 2.0,
+    "state": 2.0,
     "city": 2.0,
     "province": 2.0,
     "landmark": 2.0,
@@ -154,6 +157,10 @@ class Gazetteer:
     def __len__(self) -> int:
         return sum(len(terms) for terms in self._terms.values())
 
+    @property
+    def state_words(self) -> StateWords:
+        return self._state_words
+
     def find(self, text: str) -> Iterator[tuple[Term, str]]:
         """Yield each term found in ``text``, left to right, with the text it matched."""
         folded = fold(text)
@@ -215,22 +222,39 @@ class Gazetteer:
 class StateWords:
     """Words next to which a demonym means the state (``state-words.yaml``):
     folded tokens that may follow it ("Tajik migrants", "таджикские
-    мигранты") or come before it ("le gaz turkmène")."""
+    мигранты") or come before it ("le gaz turkmène"); unless a word that
+    makes it a minority comes right before it ("ethnic"). And the places
+    abroad where each people lives as a minority: an item that names one
+    keeps its demonyms a people's (:meth:`Classifier.classify_fields`)."""
 
     after: frozenset[str] = frozenset()
     before: frozenset[str] = frozenset()
+    ethnic: frozenset[str] = frozenset()
+    #: Terms labelled with the people (``uz``...) they are a minority place of.
+    minorities: Gazetteer | None = None
 
     def next_to(self, words: list[str], start: int, end: int) -> bool:
         """Whether tokens ``start`` to ``end`` of ``words`` have a word of the state beside them."""
-        return (end < len(words) and words[end] in self.after) or (
-            start > 0 and words[start - 1] in self.before
-        )
+        before = words[start - 1] if start > 0 else ""
+        if before in self.ethnic:
+            return False
+        return (end < len(words) and words[end] in self.after) or before in self.before
+
+    def minorities_named(self, texts: Iterable[str]) -> set[str]:
+        """The labels whose peoples live as minorities in a place ``texts`` name."""
+        if self.minorities is None:
+            return set()
+        return {term.label for text in texts for term, _ in self.minorities.find(text)}
+
+
+#: The kinds of a people's name: a demonym, and a demonym beside a word of the state.
+_PEOPLE = frozenset({"demonym", "state"})
 
 
 @lru_cache(maxsize=4096)
 def _of_the_state(term: Term) -> Term:
     """A demonym beside a word of the state, as a word of the state."""
-    return replace(term, kind="citizen")
+    return replace(term, kind="state")
 
 
 def _longest_by_first_token(keys: Iterable[Key]) -> dict[str, int]:
@@ -337,6 +361,17 @@ class Classifier:
             for field, value in fields.items()
             for term, text in self.gazetteer.find(value)
         ]
+        abroad: set[str] = set()
+        if any(term.kind in _PEOPLE for _, term, _ in found):
+            # "Uzbek delegation" from Jawzjan, "туркменские" in Syria: a minority there,
+            # whose name is a people's, and counts half.
+            abroad = self.gazetteer.state_words.minorities_named(fields.values())
+            found = [
+                (field, replace(term, kind="demonym"), text)
+                if term.kind == "state" and term.label in abroad
+                else (field, term, text)
+                for field, term, text in found
+            ]
         title_foreign = title_local = body_foreign = body_local = 0.0
         for field, term, _ in found:
             points = KIND_POINTS.get(term.kind, 1.0)
@@ -368,6 +403,8 @@ class Classifier:
                 if passing and field != "title":
                     points *= PASSING_MENTION
                 if homonym and term.kind in WEAK_KINDS:
+                    points *= PASSING_MENTION
+                elif term.kind == "demonym" and term.label in abroad:
                     points *= PASSING_MENTION
             matches.append(Match(term.label, term.form, text, field, term.kind, points))
         return decide(tuple(matches), hint)
@@ -476,11 +513,21 @@ def _bundled() -> dict[str, dict[str, Any]]:
 def _state_words() -> StateWords:
     data = yaml.load(_folder().joinpath(STATE_WORDS).read_text(encoding="utf-8"), FAST_YAML)
 
-    def words(side: str) -> frozenset[str]:
-        folded = (term_tokens(str(w)) for forms in data[side].values() for w in forms)
+    def words(forms: Iterable[object]) -> frozenset[str]:
+        folded = (term_tokens(str(w)) for w in forms)
         return frozenset(key[0] for key in folded if len(key) == 1)
 
-    return StateWords(after=words("after"), before=words("before"))
+    minorities = Gazetteer(
+        Term(label, "minority", "", str(form))
+        for label, forms in data["minorities"].items()
+        for form in forms
+    )
+    return StateWords(
+        after=words(w for forms in data["after"].values() for w in forms),
+        before=words(w for forms in data["before"].values() for w in forms),
+        ethnic=words(data["ethnic"]),
+        minorities=minorities,
+    )
 
 
 def _folder() -> Any:
