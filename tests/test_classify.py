@@ -114,7 +114,8 @@ CLASSIFIER = Classifier()
         ("Ерлан Нигматулин встретился с депутатами", ("kz",), False),
         ("Станцию метро «Алма-Атинская» закроют на ремонт", (), False),
         ("Samarcande d'Amin Maalouf réédité en poche", (), False),
-        ("Le roman « Samarcande » adapté au théâtre", (), False),
+        ("Le roman « Samarcande » d'Amin Maalouf adapté au théâtre", (), False),
+        ("Voyage à « Samarcande » : la cité bleue attire les touristes", ("uz",), False),
         ("Visite à Samarcande du président français", ("uz",), False),
         ("La marque Osh Kosh rappelle des pyjamas", (), False),
         ("The Tashkent Files wins national film award", (), False),
@@ -474,6 +475,7 @@ def test_fold(text: str, keep_case: bool, folded: str, aligned: bool) -> None:
         ("Kirkuk council elects Turkmen president amid protests", ()),
         ("Туркменская делегация из Ирана посетила Киркук", ()),
         ("Казахские власти Баян-Улгийского аймака открыли школу", ()),
+        ("Mongolia's Kazakh minority: Olgii's Kazakh market reopens", ()),
         ("Сирийские туркменские боевики атаковали позиции курдов", ()),
         # Not a minority place: the country's relations with the state.
         ("Kaboul accueille une délégation ouzbèke pour parler du chemin de fer", ("uz",)),

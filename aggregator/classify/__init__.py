@@ -21,7 +21,7 @@ Mongolia, Talas in Turkey); but not a demonym beside a word of the state
 ("Tajik migrants", "le gaz turkmène": :class:`StateWords`), which counts as
 the words of the state (Kazakhstani, казахстанский) do, unless the item names
 a place abroad where that people is a minority (Jawzjan, Kirkuk), where its
-demonyms count half whatever the title.
+demonyms count nothing whatever the title.
 A country is kept when its score reaches ``THRESHOLD`` and ``RELATIVE``
 times the strongest country's; the strongest is the primary (ties go to the
 source's hint, then to the country named first). An item is regional when
@@ -86,6 +86,10 @@ REGIONAL_COUNTRIES = 3
 #: Weight of Central Asian matches outside a title that names only a foreign
 #: place, and of weak kinds in a title that names a foreign place as strongly.
 PASSING_MENTION = 0.5
+#: Weight of a people's name in an item that names a place abroad where that
+#: people is a minority (``state-words.yaml``: Jawzjan, Kirkuk, Bayan-Ölgii):
+#: none, however often it is repeated ("Olgii's Kazakh market").
+MINORITY = 0.0
 #: Kinds whose words also name minorities or namesakes abroad (not
 #: ``citizen``: "казахстанский", "Kazakhstani" are of the state, never of a
 #: minority, so "Россия запретила ввоз казахстанской пшеницы" is about Kazakhstan).
@@ -405,7 +409,7 @@ class Classifier:
                 if homonym and term.kind in WEAK_KINDS:
                     points *= PASSING_MENTION
                 elif term.kind == "demonym" and term.label in abroad:
-                    points *= PASSING_MENTION
+                    points *= MINORITY
             matches.append(Match(term.label, term.form, text, field, term.kind, points))
         return decide(tuple(matches), hint)
 
