@@ -192,6 +192,20 @@ def write_config(folder: Path, sources: list[dict[str, object]], **extra: object
     return path
 
 
+def refreshed(server: FeedServer, folder: Path, feed: str = "fr_rss.xml") -> Path:
+    """Serve ``tests/data/feeds/<feed>`` as the one source "Courrier", refresh
+    it through the command line into ``folder``; return the configuration."""
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    url = server.serve(f"/{feed}", (DATA / "feeds" / feed).read_bytes())
+    config = write_config(folder, [{"name": "Courrier", "url": url}])
+    result = CliRunner().invoke(cli, ["refresh", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    return config
+
+
 _SCHEMA = etree.RelaxNG(etree.parse(str(DATA / "atom.rng")))
 
 

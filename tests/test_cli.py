@@ -22,7 +22,7 @@ from aggregator.store import explanation, explanation_json
 from aggregator.types import FetchResult
 from benchmarks.farm import build
 
-from .support import DATA, FeedServer, assert_valid_atom, entries, write_config
+from .support import DATA, FeedServer, assert_valid_atom, entries, refreshed, write_config
 
 COMMANDS = ("refresh", "run", "check", "classify", "explain", "reclassify", "status")
 
@@ -160,10 +160,8 @@ def test_explanations_store_each_distinct_match_once() -> None:
 
 
 def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -> None:
-    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
-    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    config = refreshed(server, tmp_path)
     runner = CliRunner()
-    assert runner.invoke(cli, ["refresh", "--config", str(config)]).exit_code == 0
 
     link = "https://courrier.test.example/2026/11/sommet-astana"
     result = runner.invoke(cli, ["explain", "--config", str(config), link])
@@ -423,10 +421,8 @@ def test_a_url_error_in_the_configuration_hides_its_credentials(tmp_path: Path) 
 def test_status_counts_each_sources_items_and_asks_about_a_stale_one(
     server: FeedServer, tmp_path: Path
 ) -> None:
-    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
-    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    config = refreshed(server, tmp_path)
     runner = CliRunner()
-    assert runner.invoke(cli, ["refresh", "--config", str(config)]).exit_code == 0
 
     fresh = runner.invoke(cli, ["status", "--config", str(config)])
     # Its items were all first seen a month ago: the feed has stopped.
@@ -435,7 +431,8 @@ def test_status_counts_each_sources_items_and_asks_about_a_stale_one(
     stale = runner.invoke(cli, ["status", "--config", str(config)])
 
     header, row = fresh.output.splitlines()[1:3]
-    items = len(parse("s", FetchResult(url, (DATA / "feeds" / "fr_rss.xml").read_bytes())).entries)
+    body = (DATA / "feeds" / "fr_rss.xml").read_bytes()
+    items = len(parse("s", FetchResult("https://courrier.test.example/rss", body)).entries)
     assert row[header.index("items") - 1 :].split()[0] == str(items)
     assert row[header.index("newest item") :].startswith(f"{datetime.now(UTC):%Y-%m-%d}")
     assert "nothing new" not in fresh.output
