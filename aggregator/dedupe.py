@@ -107,6 +107,13 @@ def without_tracking(url: str) -> str:
     return f"{base}{'?' if kept else ''}{'&'.join(kept)}{hash_mark}{fragment}"
 
 
+def link_id(url: str) -> str:
+    """The id of an item known by its link (a page's item, an RSS item
+    without ``<guid>``): the link without tracking parameters or anchor, so
+    the same article under other ones is the same item."""
+    return without_tracking(url).partition("#")[0]
+
+
 def _is_tracking(name: str) -> bool:
     name = name.lower()
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)

@@ -35,7 +35,7 @@ import httpx
 
 from . import __version__, cluster
 from .classify import Classifier
-from .dedupe import without_tracking
+from .dedupe import link_id
 from .errors import (
     FetchError,
     OutputError,
@@ -765,7 +765,7 @@ def known_by_link(entry: Entry) -> bool:
     without ``<guid>``, an HTML page's items), so a new link is a new item."""
     if entry.link is None:
         return False
-    own = (entry.link, without_tracking(entry.link).partition("#")[0])
+    own = (entry.link, link_id(entry.link))
     # A feed's relative link is its id as written: "/news/floods", "a b".
     return entry.guid in own or urljoin(entry.link, entry.guid.replace(" ", "%20")) in own
 

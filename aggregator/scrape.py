@@ -21,7 +21,7 @@ import soupsieve
 from bs4 import BeautifulSoup, Tag
 
 from .config import deprecated_selectors_allowed, selector_problem
-from .dedupe import without_tracking
+from .dedupe import link_id
 from .errors import ParseError
 from .parse import (
     TITLE_LIMIT,
@@ -216,7 +216,7 @@ def _entry(
     date_tag = _select_one(source_url, item, selectors.date)
     published = _date(date_tag, now, zone)
     # The same article under other tracking parameters or another anchor is the same item.
-    guid = without_tracking(link).partition("#")[0] if link else _hash(title)
+    guid = link_id(link) if link else _hash(title)
     entry = Entry(
         source_url=source_url,
         guid=guid,
