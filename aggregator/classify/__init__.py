@@ -368,7 +368,7 @@ class Classifier:
         abroad: set[str] = set()
         if any(term.kind in _PEOPLE for _, term, _ in found):
             # "Uzbek delegation" from Jawzjan, "туркменские" in Syria: a minority there,
-            # whose name is a people's, and counts half.
+            # whose name is a people's, and counts nothing (MINORITY).
             abroad = self.gazetteer.state_words.minorities_named(fields.values())
             found = [
                 (field, replace(term, kind="demonym"), text)
@@ -406,10 +406,10 @@ class Classifier:
             if term.label != FOREIGN:
                 if passing and field != "title":
                     points *= PASSING_MENTION
-                if homonym and term.kind in WEAK_KINDS:
+                if term.kind == "demonym" and term.label in abroad:
+                    points *= MINORITY  # whatever the title: not halved, nothing
+                elif homonym and term.kind in WEAK_KINDS:
                     points *= PASSING_MENTION
-                elif term.kind == "demonym" and term.label in abroad:
-                    points *= MINORITY
             matches.append(Match(term.label, term.form, text, field, term.kind, points))
         return decide(tuple(matches), hint)
 
