@@ -378,9 +378,9 @@ def entry_html(story: Story) -> str:
             name = html.escape(other.source_name)
             link = without_tracking(other.link) if other.link else None
             links.append(f'<a href="{html.escape(link)}">{name}</a>' if link else name)
-        label = ALSO_REPORTED.get(
-            (item.language or "").partition("-")[0].lower(), ALSO_REPORTED["en"]
-        )
+        # The entry's xml:lang (language_tag: "ru_RU" stored before it was checked is "ru-ru").
+        language = (language_tag(item.language) or "").partition("-")[0]
+        label = ALSO_REPORTED.get(language, ALSO_REPORTED["en"])
         parts.append(f"<p>{label} {', '.join(links)}.</p>")
     return "\n".join(parts)
 

@@ -269,6 +269,7 @@ def test_same_canonical_url_or_fingerprint_joins_the_story(store: Store, config:
     [
         ("fr", "Également rapporté par\u00a0:"),
         ("ru-RU", "Также сообщают:"),
+        ("ru_RU", "Также сообщают:"),  # stored before languages were checked
         ("kk", "Also reported by:"),  # no wording of its own: English
         (None, "Also reported by:"),
     ],
