@@ -188,7 +188,7 @@ async def _refresh(
         if pruned or renamed:
             store.bump_generation()
     if pruned:
-        log.info("pruned %d items older than %g days", pruned, config.retention_days)
+        log.info("pruned %d items of stories older than %g days", pruned, config.retention_days)
     ingester = Ingester(
         store, classifier or (lambda: Classifier.from_config(config.classify)), retention
     )

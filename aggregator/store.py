@@ -603,17 +603,26 @@ class Store:
         return {row[0] for row in rows}
 
     def prune(self, before: datetime, now: datetime, forget_before: datetime) -> int:
-        """Delete items dated before ``before`` (remembering their ids, so they
-        are never stored again) and stories left empty; forget the ids of
-        items pruned before ``forget_before``. Returns how many were deleted."""
-        cutoff = _iso(before)
+        """Delete the stories whose every item is dated before ``before`` (remembering
+        their items' ids, so they are never stored again), and forget the ids of
+        items pruned before ``forget_before``. Returns how many items were deleted.
+
+        A story goes whole: pruning its earliest report alone would give its
+        entry another representative (text, link, date) and move it up the
+        feed, as if it were new. A story that later reports keep joining is
+        still cut at twice the retention period (``before`` minus the period),
+        so that it cannot hold its items forever."""
+        cutoff, hard = _iso(before), _iso(before - (now - before))
+        stale = """date < ? AND (date < ? OR NOT EXISTS (
+                       SELECT 1 FROM items AS newer
+                       WHERE newer.story_id = items.story_id AND newer.date >= ?))"""
         self._execute(
-            """INSERT INTO pruned (source_url, guid, pruned)
-               SELECT source_url, guid, ? FROM items WHERE date < ?
-               ON CONFLICT DO NOTHING""",
-            (_iso(now), cutoff),
+            f"""INSERT INTO pruned (source_url, guid, pruned)
+                SELECT source_url, guid, ? FROM items WHERE {stale}
+                ON CONFLICT DO NOTHING""",
+            (_iso(now), cutoff, hard, cutoff),
         )
-        deleted = self._execute("DELETE FROM items WHERE date < ?", (cutoff,)).rowcount
+        deleted = self._execute(f"DELETE FROM items WHERE {stale}", (cutoff, hard, cutoff)).rowcount
         self._execute("DELETE FROM stories WHERE id NOT IN (SELECT DISTINCT story_id FROM items)")
         self._execute("DELETE FROM pruned WHERE pruned < ?", (_iso(forget_before),))
         return int(deleted)

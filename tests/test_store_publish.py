@@ -593,6 +593,60 @@ def test_retention_prunes_old_items_and_they_never_come_back(store: Store, confi
     assert entries(config.output.dir / "kazakhstan.xml") == []
 
 
+def test_retention_prunes_a_story_whole_not_its_earliest_report_first(
+    store: Store, config: Config
+) -> None:
+    title = "Kazakhstan holds a referendum on nuclear power"
+    first = entry(SOURCE_A, 1, title, published=NOW)
+    copy = entry(SOURCE_B, 2, title, published=NOW + timedelta(days=2))
+    add(store, first)
+    add(store, copy, now=NOW + timedelta(days=2))
+    publish(store, config)
+    (before,) = entries(config.output.dir / "kazakhstan.xml")
+
+    # 31 days on, the first report is past the 30 days, its copy is not:
+    # the story stays as it was, represented by the first report.
+    day_31 = NOW + timedelta(days=31)
+    with store.transaction():
+        assert store.prune(day_31 - timedelta(days=30), day_31, NOW) == 0
+    publish(store, config)
+    assert entries(config.output.dir / "kazakhstan.xml") == [before]
+    assert before["link"] == first.link
+
+    # Once its newest report is past them too, it goes whole, never to come back.
+    day_33 = NOW + timedelta(days=33)
+    with store.transaction():
+        assert store.prune(day_33 - timedelta(days=30), day_33, NOW) == 2
+        assert {first.guid} <= store.pruned_guids(SOURCE_A.url)
+        assert {copy.guid} <= store.pruned_guids(SOURCE_B.url)
+    publish(store, config)
+    assert entries(config.output.dir / "kazakhstan.xml") == []
+
+
+def test_a_story_later_reports_keep_joining_is_still_cut_at_twice_the_retention(
+    store: Store,
+) -> None:
+    title = "Kazakhstan holds a referendum on nuclear power"
+    first = entry(SOURCE_A, 1, title, published=NOW)
+    add(store, first, entry(SOURCE_B, 2, title, published=NOW + timedelta(hours=1)))
+    (story,) = {item.story_id for item in store.items_by_link(first.link or "")}
+    # Say the story went on being reported, until 50 days after its first report.
+    with store.transaction():
+        store._execute(
+            "UPDATE items SET date = ? WHERE guid = ?",
+            ("2027-01-14T12:00:00Z", "https://b.example/rss#2"),
+        )
+
+    def prune(days: int) -> int:
+        now = NOW + timedelta(days=days)
+        with store.transaction():
+            return store.prune(now - timedelta(days=30), now, NOW)
+
+    assert prune(59) == 0  # the first report is 59 days old: under twice 30
+    assert prune(61) == 1  # over it: cut, though the story goes on
+    assert [i.guid for i in store.items_of_stories([story])] == ["https://b.example/rss#2"]
+
+
 def test_pruned_ids_are_forgotten_after_a_while(store: Store) -> None:
     old = entry(SOURCE_A, 1, "Kazakhstan holds a referendum on nuclear power", published=NOW)
     add(store, old)
