@@ -294,12 +294,20 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
         raise v.error("sources", "missing required key (a list of feeds)")
     sources: list[Source] = []
     seen: dict[str, int] = {}
+    names: dict[str, tuple[int, bool]] = {}  # name: (first source, given explicitly)
     for i, key, entry in v.entries(top["sources"], "sources", _SOURCE_KEYS, "url"):
         url = v.url(entry["url"], f"{key}.url")
         if (same := _same_feed(url)) in seen:
             raise v.error(f"{key}.url", f"duplicate of sources[{seen[same]}].url: {redacted(url)}")
         seen[same] = i
-        name = v.optional(entry, f"{key}.name", v.string) or urlsplit(url).hostname or url
+        given = v.optional(entry, f"{key}.name", v.string)
+        name = given or urlsplit(url).hostname or url
+        # Names tell sources apart in status, explain and outputs: a name given
+        # twice is a mistake (a block copied and not renamed, say). Unnamed
+        # sources of one host share its name; an output naming it takes them all.
+        if (other := names.get(name)) is not None and (given or other[1]):
+            raise v.error(f"{key}.name", f"duplicate of sources[{other[0]}].name: {name}")
+        names.setdefault(name, (i, given is not None))
         language = v.optional(entry, f"{key}.language", v.language)
         country = v.optional(entry, f"{key}.country", v.country)
         priority = v.get(entry, f"{key}.priority", v.integer, 0)

@@ -115,7 +115,10 @@ def outputs(config: Config) -> tuple[Output, ...]:
         )
     )
     by_slug = {o.slug: o for o in defaults}
-    urls = {s.name: s.url for s in config.sources}
+    # By name or URL; unnamed sources of one host share its name, and it takes them all.
+    urls: dict[str, list[str]] = {}
+    for source in config.sources:
+        urls.setdefault(source.name, []).append(source.url)
     for spec in config.outputs:
         labels = spec.labels or (*COUNTRIES, REGION)
         named = ", ".join(LABELS[label] for label in labels)
@@ -126,7 +129,7 @@ def outputs(config: Config) -> tuple[Output, ...]:
             labels=labels,
             max_entries=spec.max_entries or size,
             languages=spec.languages,
-            sources=tuple(urls.get(name, name) for name in spec.sources),
+            sources=tuple(url for name in spec.sources for url in urls.get(name, [name])),
             include=tuple(term_tokens(p) for p in spec.include),
             exclude=tuple(term_tokens(p) for p in spec.exclude),
         )

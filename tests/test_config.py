@@ -139,6 +139,19 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
             "sources[1].url",
             "duplicate of sources[0].url",
         ),
+        (
+            "sources:\n  - {name: Kun, url: 'https://a.example/'}\n"
+            "  - {name: Kun, url: 'https://b.example/'}\n",
+            "sources[1].name",
+            "duplicate of sources[0].name: Kun",
+        ),
+        # A name given to one source that another has as its host's.
+        (
+            "sources:\n  - {url: 'https://a.example/'}\n"
+            "  - {name: a.example, url: 'https://b.example/'}\n",
+            "sources[1].name",
+            "duplicate of sources[0].name: a.example",
+        ),
         # The same feed: scheme and host in another case, the default port, no path.
         (
             "sources:\n  - {url: 'https://a.example/'}\n  - {url: 'HTTPS://A.Example:443'}\n",

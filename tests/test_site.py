@@ -16,7 +16,7 @@ from lxml import etree
 from aggregator.classify import Classifier
 from aggregator.config import parse_config
 from aggregator.pipeline import Ingester
-from aggregator.publish import publish
+from aggregator.publish import outputs, publish
 from aggregator.store import Store, open_store
 from aggregator.types import Config, Entry, Source
 
@@ -111,6 +111,25 @@ def test_editor_outputs_filter_by_country_language_source_and_keywords(
     root = assert_valid_atom(out / "kazakhstan-fr.xml")
     assert root.findtext("a:title", namespaces=ATOM) == "Kazakhstan en français"
     assert (out / "kazakhstan.xml").exists()  # the defaults are still there
+
+
+def test_an_output_naming_a_host_takes_every_unnamed_source_of_it(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "output": {"dir": "out"},
+            "sources": [
+                {"url": "https://gazeta.example/rss/ru"},
+                {"url": "https://gazeta.example/rss/en"},
+                {"name": "Other", "url": "https://other.example/rss"},
+            ],
+            "outputs": [{"slug": "gazeta", "sources": ["gazeta.example"]}],
+        },
+        tmp_path / "feeds.yaml",
+    )
+
+    (gazeta,) = [o for o in outputs(config) if o.slug == "gazeta"]
+
+    assert gazeta.sources == ("https://gazeta.example/rss/ru", "https://gazeta.example/rss/en")
 
 
 def test_a_filtered_output_is_represented_by_a_report_that_passes(
