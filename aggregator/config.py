@@ -306,7 +306,11 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
         # twice is a mistake (a block copied and not renamed, say). Unnamed
         # sources of one host share its name; an output naming it takes them all.
         if (other := names.get(name)) is not None and (given or other[1]):
-            raise v.error(f"{key}.name", f"duplicate of sources[{other[0]}].name: {name}")
+            if given:
+                raise v.error(f"{key}.name", f"duplicate of sources[{other[0]}].name: {name}")
+            raise v.error(
+                f"{key}", f"needs a name: its host's, {name}, is sources[{other[0]}].name"
+            )
         names.setdefault(name, (i, given is not None))
         language = v.optional(entry, f"{key}.language", v.language)
         country = v.optional(entry, f"{key}.country", v.country)

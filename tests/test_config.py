@@ -152,6 +152,12 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
             "sources[1].name",
             "duplicate of sources[0].name: a.example",
         ),
+        (
+            "sources:\n  - {name: a.example, url: 'https://b.example/'}\n"
+            "  - {url: 'https://a.example/'}\n",
+            "sources[1]",
+            "needs a name: its host's, a.example, is sources[0].name",
+        ),
         # The same feed: scheme and host in another case, the default port, no path.
         (
             "sources:\n  - {url: 'https://a.example/'}\n  - {url: 'HTTPS://A.Example:443'}\n",
