@@ -1,20 +1,15 @@
-"""Write the published files from the store alone.
+"""Write the published files from the store.
 
 One Atom feed per output (a country, or ``central-asia`` for every item about
 the region) and an ``index.html`` listing them. Output is a function of the
-stored state: ``updated`` comes from the data, never from the clock, so the
-same state gives byte-identical files, and a file whose bytes would not
-change is left untouched (its mtime stays, web servers keep answering 304).
+stored state: ``updated`` comes from the data, never from the clock (a feed's
+only never goes back from the published file's), so the same state gives
+byte-identical files, and a file whose bytes would not change is left
+untouched (its mtime stays, web servers keep answering 304).
 Every file is written to a temporary file in the same folder, fsynced and
 renamed over the old one, so no reader ever sees half a file. Each feed is
 validated against the RFC 4287 schema before it replaces the old one.
-It does not fetch, classify or decide what is a duplicate.
-
-Atom is built with lxml, not feedgen: feedgen 1.0 drops the ``rel`` and
-``type`` of entry links (a shadowed variable in ``FeedEntry.atom_entry``),
-cannot write ``atom:source`` or ``xml:lang`` on entries, and raises on a
-control character; the document is small enough to write directly.
-"""
+It does not fetch, classify or decide what is a duplicate."""
 
 from __future__ import annotations
 
@@ -269,9 +264,10 @@ def publish(store: Store, config: Config) -> PublishReport:
     for output in outputs(config):
         chosen = stories(store, output, priorities, listed)
         listing.append((output, chosen))
-        data = atom_feed(output, chosen, config)
+        path = out_dir / f"{output.slug}.xml"
+        data = atom_feed(output, chosen, config, not_before=published_updated(path))
         validate_atom(data)
-        if write(out_dir / f"{output.slug}.xml", data):
+        if write(path, data):
             changed_feeds.append(feed_url(config, output.slug) or "")
         if config.output.json_feed:
             write(out_dir / f"{output.slug}.json", site.json_feed(output, chosen, config))
@@ -302,8 +298,32 @@ def feed_url(config: Config, slug: str) -> str | None:
     return f"{config.site.base_url}{slug}.xml" if config.site.base_url else None
 
 
-def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
-    """The Atom document of one output, deterministic for the same stories."""
+def published_updated(path: Path) -> datetime:
+    """The feed-level ``updated`` of the Atom file this module wrote at
+    ``path`` (it comes before the entries), or :data:`EPOCH`."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return EPOCH
+    found = re.search(rb"<updated>(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z</updated>", head)
+    if found is None:
+        return EPOCH
+    try:
+        return datetime.fromisoformat(found[1].decode()).replace(tzinfo=UTC)
+    except ValueError:
+        return EPOCH
+
+
+def atom_feed(
+    output: Output, chosen: Sequence[Story], config: Config, *, not_before: datetime = EPOCH
+) -> bytes:
+    """The Atom document of one output, deterministic for the same stories.
+
+    Its ``updated`` is its newest entry's, or ``not_before`` (the published
+    file's) if later: when the newest story leaves (reclassified, its source
+    taken out of ``feeds.yaml``), the feed has still changed, and a feed's
+    ``updated`` going backwards tells a reader it has not."""
     self_url = feed_url(config, output.slug)
     feed = etree.Element(_atom("feed"), nsmap={None: ATOM_NS})
     # Opened in a browser, the feed is shown as a page (see site.STYLESHEET).
@@ -311,7 +331,7 @@ def atom_feed(output: Output, chosen: Sequence[Story], config: Config) -> bytes:
     _sub(feed, "id", self_url or _uuid_urn(f"feed:{config.site.title}:{output.slug}"))
     _sub(feed, "title", output.title)
     _sub(feed, "subtitle", output.description)
-    _sub(feed, "updated", site.rfc3339(max((s.updated for s in chosen), default=EPOCH)))
+    _sub(feed, "updated", site.rfc3339(max((not_before, *(s.updated for s in chosen)))))
     _sub(_sub(feed, "author"), "name", config.site.title)
     _sub(feed, "generator", "central-asia-aggregator", uri=GENERATOR_URI, version=__version__)
     if self_url and config.site.base_url:

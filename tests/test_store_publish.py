@@ -24,7 +24,7 @@ from aggregator.publish import ALSO_REPORTED, publish, validate_atom, write_atom
 from aggregator.store import MIGRATIONS, Store, open_store
 from aggregator.types import Config, Entry, Source
 
-from .support import assert_valid_atom, entries
+from .support import ATOM, assert_valid_atom, entries
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SLUGS = ("kazakhstan", "kyrgyzstan", "tajikistan", "turkmenistan", "uzbekistan")
@@ -572,6 +572,39 @@ def test_source_priority_chooses_the_representative(store: Store, tmp_path: Path
     assert 'Also reported by: <a href="https://a.example/news/1">Outlet A</a>' in str(
         story["content"]
     )
+
+
+def test_a_feed_updated_never_goes_back_when_its_newest_story_leaves(
+    store: Store, tmp_path: Path, storage: str | None
+) -> None:
+    add(
+        store,
+        entry(SOURCE_A, 1, "Kazakhstan holds a referendum on nuclear power", published=NOW),
+        entry(SOURCE_B, 2, "Kazakhstan opens a new railway to China", published=NOW),
+        now=NOW,
+    )
+    with store.transaction():  # B's item first seen a day later: the newest story
+        store._execute(
+            "UPDATE items SET first_seen = ?, changed = ? WHERE source_url = ?",
+            ("2026-11-26T12:00:00+00:00", "2026-11-26T12:00:00+00:00", SOURCE_B.url),
+        )
+    both = make_config(tmp_path, storage)
+    publish(store, both)
+    feed = both.output.dir / "kazakhstan.xml"
+    assert assert_valid_atom(feed).findtext("a:updated", namespaces=ATOM) == "2026-11-26T12:00:00Z"
+
+    # Outlet B taken out of feeds.yaml: its story leaves the feed, which changed.
+    only_a = parse_config(
+        {"output": {"dir": "out", "max_entries": 3},
+         "sources": [{"name": SOURCE_A.name, "url": SOURCE_A.url}],
+         **({"storage": storage} if storage else {})},
+        tmp_path / "feeds.yaml",
+    )  # fmt: skip
+    publish(store, only_a)
+
+    root = assert_valid_atom(feed)
+    assert [e["author"] for e in entries(feed)] == ["Outlet A"]
+    assert root.findtext("a:updated", namespaces=ATOM) == "2026-11-26T12:00:00Z"
 
 
 def test_retention_prunes_old_items_and_they_never_come_back(store: Store, config: Config) -> None:
