@@ -421,7 +421,7 @@ async def _refresh_claimed(
                 new=counts.new,
                 changed=counts.changed,
                 relevant=counts.relevant,
-                note=note,
+                note="; ".join(n for n in (note, prepared.note) if n) or None,
             )
     except SourceError as e:
         status = e.status if isinstance(e, FetchError) else None

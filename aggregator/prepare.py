@@ -74,6 +74,8 @@ class PreparedSource:
     entries: int
     #: The new and changed ones, in document order.
     fresh: tuple[Prepared, ...]
+    #: :attr:`ParsedFeed.note`.
+    note: str | None = None
 
 
 def read(source: Source, result: FetchResult, now: datetime) -> ParsedFeed:
@@ -104,7 +106,7 @@ def prepare(
     parsed = read(source, result, now)
     entries = changed_entries(parsed.entries, known)
     fresh = prepare_entries(entries, classifier, source.country, matches)
-    return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh))
+    return PreparedSource(parsed.feed, len(parsed.entries), tuple(fresh), parsed.note)
 
 
 def changed_entries(entries: Iterable[Entry], known: Mapping[str, str]) -> list[tuple[Entry, str]]:

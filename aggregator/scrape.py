@@ -64,7 +64,8 @@ def scrape(
     Returns:
         The page's title, URL and language, and one entry per item that has a
         title, in page order; an item with the same guid as an earlier one (the
-        same link, or no link and the same title) is left out.
+        same link, or no link and the same title) is left out. Its note counts
+        the items left out for want of a title.
     Raises:
         ParseError: the body is not an HTML page, a selector is invalid, no
         element matches the item selector, or no item has a title.
@@ -92,9 +93,12 @@ def scrape(
         base = _http_url(tag["href"], page) or base
     entries: dict[str, Entry] = {}
     linked = dated = 0  # items in which the link and date selectors found an element
+    untitled = 0
     for item in items:
         found = _entry(source_url, item, selectors, base, page, info.language, now, zone)
-        if found is not None:
+        if found is None:
+            untitled += 1
+        else:
             entry, has_link, has_date = found
             entries.setdefault(entry.guid, entry)
             linked += has_link
@@ -118,7 +122,16 @@ def scrape(
                 f"the {name} selector {selector!r} finds nothing in any of the"
                 f" {len(entries)} items: check it (the page may have changed)",
             )
-    return ParsedFeed(feed=info, entries=tuple(entries.values()))
+    # Items without a title are left out: say so, the title selector may need
+    # widening (or the item selector narrowing: a sponsored block, say).
+    note = (
+        f"{untitled} of {len(items)} items matching {selectors.item!r} have no title"
+        f" matching {selectors.title!r}: left out (if they are not news, narrow the"
+        " item selector)"
+        if untitled
+        else None
+    )
+    return ParsedFeed(feed=info, entries=tuple(entries.values()), note=note)
 
 
 def _soup(source_url: str, body: bytes, headers: dict[str, str]) -> BeautifulSoup:

@@ -314,6 +314,9 @@ class Entry:
 class ParsedFeed:
     feed: FeedInfo
     entries: tuple[Entry, ...]
+    #: Something the editor should know about the document (a page's items
+    #: without a title, say), if anything.
+    note: str | None = None
 
 
 # --- classify --------------------------------------------------------------

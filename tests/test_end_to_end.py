@@ -227,6 +227,10 @@ def test_a_page_without_a_feed_is_scraped_into_the_feeds(
 
     assert result.returncode == 0, result.stderr
     assert " ok " in result.stdout
+    # The page's sponsored block has no title: the editor is told.
+    assert "note: 1 of 4 items matching 'article.post' have no title matching 'h2'" in (
+        result.stdout
+    )
     published = entries(tmp_path / "output" / "central-asia.xml")
     assert published
     assert {e["author"] for e in published} == {"Page régionale"}

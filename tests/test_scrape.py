@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -70,6 +71,9 @@ FR_PAGE = ParsedFeed(
             language="fr",
         ),
     ),
+    # The sponsored block.
+    note="1 of 4 items matching 'article.post' have no title matching 'h2': left out"
+    " (if they are not news, narrow the item selector)",
 )
 
 EN_URL = "https://steppewire.example/news/"
@@ -104,6 +108,9 @@ EN_PAGE = ParsedFeed(
             language="en-gb",
         ),
     ),
+    # The ad slot.
+    note="1 of 4 items matching 'div.news-item' have no title matching 'h3': left out"
+    " (if they are not news, narrow the item selector)",
 )
 
 RU_URL = "https://vesti-stepi.example/novosti/"
@@ -253,7 +260,24 @@ UNDATED = Selectors(item="li", title=".t", summary=".s")
 )  # fmt: skip
 def test_items(html: str, selectors: Selectors, expected: list[Entry]) -> None:
     page = run(f"<html><body><ul>{html}</ul></body></html>".encode(), selectors)
-    assert page == ParsedFeed(FeedInfo(link="https://news.example.org/list/"), tuple(expected))
+    assert replace(page, note=None) == ParsedFeed(
+        FeedInfo(link="https://news.example.org/list/"), tuple(expected)
+    )
+
+
+def test_items_without_a_title_are_counted_in_a_note() -> None:
+    html = '<li><span class="t">A</span></li><li><b>Sponsored</b></li><li><b>Ad</b></li>'
+    titled = '<li><span class="t">A</span></li>'
+
+    page = run(f"<html><body><ul>{html}</ul></body></html>".encode(), UNDATED)
+    clean = run(f"<html><body><ul>{titled}</ul></body></html>".encode(), UNDATED)
+
+    assert [e.title for e in page.entries] == ["A"]
+    assert page.note == (
+        "2 of 3 items matching 'li' have no title matching '.t': left out"
+        " (if they are not news, narrow the item selector)"
+    )
+    assert clean.note is None
 
 
 @pytest.mark.parametrize(
