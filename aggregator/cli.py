@@ -512,7 +512,7 @@ def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> N
         return
     story = story_of(members, priorities)
     click.echo(
-        f"  story:   {item.story_uid}, {len(members)} report(s), the first represents it"
+        f"  story:   {item.story_uid}, {len(members)} report(s), the one listed first represents it"
         + (" (* this item):" if len(members) > 1 else ":")
     )
     by_id = {m.id: m for m in members}
@@ -524,11 +524,11 @@ def _print_item(store: Store, item: StoredItem, priorities: dict[str, int]) -> N
 
 def _how_joined(item: StoredItem, by_id: dict[int, StoredItem]) -> str:
     if item.joined_by is None:
-        return "  [first report]"
+        return "  [started the story]"
     other = by_id.get(item.joined_item or 0)
     whose = f"{other.source_name}'s item" if other else "an earlier item"
     if item.joined_by == "similar" and other and other.source_url == item.source_url:
-        # publish.superseded: the same article under a new link, which represents it
+        # publish.superseded: the same article under a new link, which stands for it
         return f"  [its outlet's earlier item, moved to this link: {item.similarity:.2f}]"
     if item.joined_by == "similar":
         return f"  [similar to {whose}: {item.similarity:.2f}]"

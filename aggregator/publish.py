@@ -219,9 +219,9 @@ def stories(
 
 def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> Story:
     """The story told by ``members``, represented by the highest-priority
-    source's item, then the earliest, then the first stored; an item that
-    came back under a new link (its headline fixed: :func:`superseded`) is
-    represented by its new self."""
+    source's item, then the earliest, then the first stored; an item that its
+    outlet gave again (under a tracking URL, a new link, its headline fixed:
+    :func:`superseded`) is represented by its last version."""
     gone = superseded(members)
     ordered = sorted(
         members, key=lambda i: (i.id in gone, -priorities.get(i.source_url, 0), i.date, i.id)
@@ -230,17 +230,44 @@ def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> St
 
 
 def superseded(members: Sequence[StoredItem]) -> set[int]:
-    """The ids of the items that a later item of their own source repeats
-    as a near-copy under another link (:data:`cluster.SAME_SOURCE_WINDOW`):
-    the same article, its headline fixed and its link with it."""
-    sources = {item.id: item.source_url for item in members}
-    return {
-        item.joined_item
-        for item in members
-        if item.joined_by == "similar"
-        and item.joined_item is not None
-        and sources.get(item.joined_item) == item.source_url
-    }
+    """The ids of the items that their own outlet gave again: the same article
+    under a tracking URL (joined by URL), its text again (by fingerprint), or
+    its headline fixed and its link with it (a near-copy,
+    :data:`cluster.SAME_SOURCE_WINDOW`).
+
+    Of the items of one source so linked, directly or through each other,
+    one stands for the article: the last to change what readers see (its
+    corrections), and not a later copy that shows the same (a tracking URL
+    alone does not make the entry look updated). The others are superseded."""
+    by_id = {item.id: item for item in members}
+    group: dict[int, int] = {}  # item id: an item of its group, up to the group's root
+
+    def root(item_id: int) -> int:
+        while (parent := group.get(item_id, item_id)) != item_id:
+            item_id = parent
+        return item_id
+
+    for item in members:
+        earlier = by_id.get(item.joined_item) if item.joined_item is not None else None
+        if earlier is not None and earlier.source_url == item.source_url:
+            group[root(item.id)] = root(earlier.id)
+    groups: dict[int, list[StoredItem]] = {}
+    for item in members:
+        groups.setdefault(root(item.id), []).append(item)
+    gone: set[int] = set()
+    for linked in groups.values():
+        current, *later = sorted(linked, key=lambda i: (i.changed, i.id))
+        for item in later:
+            if _shown(item) != _shown(current):
+                current = item
+        gone.update(item.id for item in linked if item is not current)
+    return gone
+
+
+def _shown(item: StoredItem) -> tuple[object, ...]:
+    """What readers see of an item in its entry."""
+    link = without_tracking(item.link) if item.link else None
+    return (item.title, item.summary, link, item.language, item.countries, item.regional)
 
 
 def publish(store: Store, config: Config) -> PublishReport:

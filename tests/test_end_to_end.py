@@ -194,8 +194,8 @@ def test_explain_names_the_story_its_members_and_how_they_joined(farm: Path) -> 
     assert second.startswith("   * Agence:")  # the item explained
     joins = {first.rsplit("  [", 1)[1], second.rsplit("  [", 1)[1]}
     assert joins in (
-        {"first report]", "same text as Courrier's item]"},
-        {"first report]", "same text as Agence's item]"},
+        {"started the story]", "same text as Courrier's item]"},
+        {"started the story]", "same text as Agence's item]"},
     )
 
 

@@ -537,6 +537,44 @@ def test_an_entry_looks_updated_only_when_readers_see_a_change(
     )
 
 
+def test_an_outlet_corrections_show_after_its_link_gained_tracking_parameters(
+    store: Store, config: Config
+) -> None:
+    """RSS items without a guid are known by their link: when the outlet adds
+    ``utm_*`` to its links, its article comes back as a new item, joined by
+    URL. The entry keeps showing the outlet's article as it stands: unchanged
+    while its text is, then with its corrections, then under its new link."""
+    link = "https://a.example/2026/11/tajik-border-heroin"
+    title = "Tajik border guards detain drug smugglers near Afghan border"
+    text = "<p>Tajikistan's border service said guards detained three smugglers.</p>"
+
+    def item(title: str, text: str, link: str) -> Entry:
+        return entry(SOURCE_A, 1, title, guid=link, link=link, summary=text, published=NOW)
+
+    def shown(*items: Entry, hours: int) -> dict[str, object]:
+        add(store, *items, now=NOW + timedelta(hours=hours))
+        publish(store, config)
+        [published] = entries(config.output.dir / "tajikistan.xml")
+        return published
+
+    first = shown(item(title, text, link), hours=0)
+    tracked = f"{link}?utm_source=rss"
+    assert shown(item(title, text, tracked), hours=1) == first  # nothing to see: not updated
+
+    fixed = text.replace("three", "four")
+    corrected = shown(item(title.replace("drug", "heroin"), fixed, tracked), hours=2)
+    assert corrected["title"] == "Tajik border guards detain heroin smugglers near Afghan border"
+    assert "four smugglers" in str(corrected["content"])
+    assert (corrected["id"], corrected["link"]) == (first["id"], link)
+    assert corrected["updated"] == "2026-11-25T14:00:00Z"
+
+    moved = f"{link}-khatlon?utm_source=rss"
+    headline = "Tajik border guards detain heroin smugglers near Afghan border in Khatlon"
+    again = shown(item(headline, fixed, moved), hours=3)
+    assert (again["id"], again["title"]) == (first["id"], headline)
+    assert again["link"] == f"{link}-khatlon"
+
+
 def test_reports_about_different_countries_stay_apart(store: Store, config: Config) -> None:
     """One template, two countries: two stories (the index reads the stored
     items' countries)."""
