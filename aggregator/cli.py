@@ -116,6 +116,13 @@ def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
             signal.signal(signum, handler)
     if not ctx.obj["quiet"]:
         _print_report(report, config)
+    else:
+        # The failures are the errors -q prints: from cron, mailed. A failing
+        # source is retried less and less often (failure backoff), and so is
+        # its line printed.
+        for failed in report.sources:
+            if failed.status is Status.ERROR:
+                click.echo(f"error: {failed.source.name}: {failed.error}", err=True)
     if stopped_by:
         sys.exit(128 + stopped_by[0])
 

@@ -102,6 +102,21 @@ def test_refresh_reports_failed_sources_and_still_publishes(farm: Path) -> None:
     assert "7 sources: 4 updated, 0 unchanged, 3 failed" in result.stdout
 
 
+def test_quiet_refresh_prints_the_failed_sources_only(farm: Path) -> None:
+    """From cron (``-q``), the failures are the output, on stderr: it is mailed."""
+    result = aggregator("-q", "refresh", "--config", str(farm))
+
+    assert result.returncode == 0
+    assert result.stdout == ""
+    failed = sorted(line.split(":")[1].strip() for line in result.stderr.splitlines())
+    assert failed == ["Broken", "Not a feed", "Refused"]
+    assert all(line.startswith("error: ") for line in result.stderr.splitlines())
+    assert "error: Broken: HTTP 500" in result.stderr
+
+    again = aggregator("-q", "refresh", "--config", str(farm))  # failed ones are not due yet
+    assert (again.stdout, again.stderr) == ("", "")
+
+
 def test_entries_carry_link_author_categories_and_stable_ids(farm: Path) -> None:
     aggregator("refresh", "--config", str(farm))
 
