@@ -80,7 +80,18 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     )
     # httpx logs every request at INFO: only worth seeing with -vv.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_redact)
     ctx.obj = {"quiet": quiet}
+
+
+def _redact(record: logging.LogRecord) -> bool:
+    """A log filter: URLs in a message lose their credentials (``types.redacted``),
+    whichever library logs them (httpx logs each request's URL as sent)."""
+    message = record.getMessage()
+    if "@" in message and (clean := redacted(message)) != message:
+        record.msg, record.args = clean, None
+    return True
 
 
 @cli.command()

@@ -402,6 +402,26 @@ def test_credentials_in_a_source_url_are_used_but_never_shown_or_published(
     assert f'<link rel="self" href="{server.url("/private.xml")}"/>' in published.read_text()
 
 
+def test_credentials_never_reach_the_logs_even_of_the_http_library(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """With -vv, httpx logs every request's URL as sent, credentials included."""
+    server.serve(
+        "/private.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes(), credentials="news:s3cret"
+    )
+    url = server.url("/private.xml").replace("http://", "http://news:s3cret@")
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "-vv", "refresh", "--config", str(config)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "httpx: HTTP Request: GET http://***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
 def test_a_url_error_in_the_configuration_hides_its_credentials(tmp_path: Path) -> None:
     config = write_config(tmp_path, [{"url": "https://news:s3cret@feeds.example/a b"}])
 
