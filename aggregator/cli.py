@@ -358,7 +358,8 @@ def preview(config_path: Path, limit: int) -> None:
     """
     config = _load(config_path)
     _exit_unless_stored(config)
-    with _open(config) as store, store.rolled_back():
+    # It writes (then rolls back): after the refresh in progress, if any.
+    with _locked(config, wait=PREVIEW_WAIT), _open(config) as store, store.rolled_back():
         total, changed = reclassify_all(store, config)
         click.echo(f"{total} stored items; {changed} would change country with these rules")
         priorities = source_priorities(config)
@@ -396,11 +397,19 @@ def _progress(
         yield lambda report: bar.update(1)
 
 
+#: Seconds ``preview`` waits for a refresh in progress to end.
+PREVIEW_WAIT = 300
+
+
 @contextmanager
-def _locked(config: Config) -> Iterator[None]:
-    """The store's lock, or exit at once with EXIT_LOCKED."""
+def _locked(config: Config, wait: float = 0) -> Iterator[None]:
+    """The store's lock, waiting up to ``wait`` seconds for it, or exit with EXIT_LOCKED."""
+
+    def waiting(reason: str) -> None:
+        click.echo(f"{reason}: waiting for it to end (at most {wait:g} s)", err=True)
+
     try:
-        with refresh_lock(config.storage):
+        with refresh_lock(config.storage, wait, waiting):
             yield
     except Locked as e:
         click.echo(f"error: {e}; not starting another", err=True)

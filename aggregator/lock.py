@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -24,12 +25,20 @@ class Locked(AggregatorError):
     """Another process holds the lock."""
 
 
-def refresh_lock(storage: Path | PostgresURL) -> AbstractContextManager[None]:
+#: Seconds between two attempts to take a lock that a caller waits for.
+POLL = 0.2
+
+
+def refresh_lock(
+    storage: Path | PostgresURL,
+    wait: float = 0,
+    waiting: Callable[[str], None] | None = None,
+) -> AbstractContextManager[None]:
     """The lock a refresh holds: the SQLite store's lock file; none for
-    PostgreSQL, where several workers may refresh at once."""
+    PostgreSQL, where several workers may refresh at once. See :func:`exclusive`."""
     if isinstance(storage, PostgresURL):
         return nullcontext()
-    return exclusive(lock_path(storage))
+    return exclusive(lock_path(storage), wait, waiting)
 
 
 def lock_path(storage: Path) -> Path:
@@ -38,11 +47,15 @@ def lock_path(storage: Path) -> Path:
 
 
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """Hold the lock at ``path`` for the duration of the block.
+def exclusive(
+    path: Path, wait: float = 0, waiting: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the lock at ``path`` for the duration of the block; if another
+    process holds it, wait up to ``wait`` seconds for it, calling ``waiting``
+    once with the reason (naming the holder).
 
     Raises:
-        Locked: another process holds it (the message names its pid).
+        Locked: another process holds it, still after ``wait`` (the message names its pid).
         StoreError: the lock file cannot be created (the store's folder cannot be).
     """
     try:
@@ -51,11 +64,20 @@ def exclusive(path: Path) -> Iterator[None]:
     except OSError as e:
         raise StoreError(f"{path}: cannot create the store's lock file ({e.strerror})") from e
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise Locked(f"{path}: another aggregator (pid {holder}) is running") from e
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as e:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                reason = f"{path}: another aggregator (pid {holder}) is running"
+                if time.monotonic() >= deadline:
+                    raise Locked(reason) from e
+                if waiting is not None:
+                    waiting(reason)
+                    waiting = None
+                time.sleep(POLL)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:

@@ -405,7 +405,7 @@ class Store:
     def rolled_back(self) -> Iterator[None]:
         """Everything inside is undone at the end: for a dry run."""
         with self._db.errors():
-            self._db.execute("BEGIN")
+            self._db.execute(self._db.BEGIN)
             try:
                 yield
             finally:

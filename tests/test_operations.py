@@ -135,6 +135,36 @@ def test_preview_shows_what_would_be_published_and_writes_nothing(
     assert (tmp_path / "aggregator.sqlite").read_bytes() == store_before
 
 
+def test_preview_waits_for_the_refresh_in_progress(server: FeedServer, tmp_path: Path) -> None:
+    """preview writes (then rolls back): during a refresh, SQLite refused it
+    ("database is locked", as if the store were unusable). It waits its turn."""
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    assert refresh(config).returncode == 0
+    lock = lock_path(tmp_path / "aggregator.sqlite")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    preview = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "preview", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert preview.stderr is not None
+        waiting = preview.stderr.readline()
+        assert f"another aggregator (pid {holder.pid}) is running: waiting" in waiting
+        assert preview.poll() is None
+    finally:
+        holder.kill()  # the refresh ends
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    out, _ = preview.communicate(timeout=60)
+
+    assert preview.returncode == 0
+    assert "5 stored items" in out
+
+
 def test_a_progress_bar_on_a_terminal_for_many_sources(server: FeedServer, tmp_path: Path) -> None:
     sources = [{"url": server.serve(f"/f{i}", b"<rss/>")} for i in range(12)]
     config = write_config(tmp_path, sources)
