@@ -28,7 +28,7 @@ from .classify import LABELS, Classifier
 from .config import load_config
 from .errors import ConfigError, OutputError, StoreError, WorkersDied
 from .lock import Locked, refresh_lock
-from .pipeline import publish_if_changed, reclassify_all
+from .pipeline import give_names, publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
 from .publish import outputs, published_sources, source_priorities, stories, story_of
 from .store import Store, StoredItem, explained_matches, open_store
@@ -313,6 +313,8 @@ def reclassify(ctx: click.Context, config_path: Path) -> None:
     config = _load(config_path)
     with _locked(config), _open(config) as store:
         with store.transaction():
+            if give_names(store, config.sources):
+                store.bump_generation()
             total, changed = reclassify_all(store, config)
         report = publish_if_changed(store, config)
     if not ctx.obj["quiet"]:
@@ -360,6 +362,7 @@ def preview(config_path: Path, limit: int) -> None:
     _exit_unless_stored(config)
     # It writes (then rolls back): after the refresh in progress, if any.
     with _locked(config, wait=PREVIEW_WAIT), _open(config) as store, store.rolled_back():
+        give_names(store, config.sources)
         total, changed = reclassify_all(store, config)
         click.echo(f"{total} stored items; {changed} would change country with these rules")
         priorities = source_priorities(config)

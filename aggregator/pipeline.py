@@ -184,6 +184,7 @@ async def _refresh(
     with store.transaction():
         store.lock_items()
         renamed = follow_renamed_sources(store, config.sources)
+        renamed += give_names(store, config.sources)
         pruned = store.prune(now - retention, now, now - RETENTION_MEMORY * retention)
         if pruned or renamed:
             store.bump_generation()
@@ -248,6 +249,18 @@ async def _refresh(
         log.warning("stopped: %d sources not refreshed", len(tasks) - len(reports))
     published = publish_if_changed(store, config)
     return RunReport(sources=tuple(reports), publish=published, seconds=time.monotonic() - started)
+
+
+def give_names(store: Store, sources: Iterable[Source]) -> int:
+    """Store the ``name:`` of each configured source whose stored name differs
+    (the author of its entries), so that a renamed outlet is published under
+    its new name though its feed has not changed. Call inside a transaction;
+    return how many were renamed."""
+    stored = {state.url: state.name for state in store.sources()}
+    changed = [s for s in sources if s.url in stored and stored[s.url] != s.name]
+    for source in changed:
+        store.ensure_source(source)
+    return len(changed)
 
 
 def follow_renamed_sources(store: Store, sources: Iterable[Source]) -> int:

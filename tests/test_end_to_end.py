@@ -269,6 +269,18 @@ def test_a_changed_configuration_republishes_even_with_nothing_new(farm: Path) -
     assert "<title>Steppe News: Kazakhstan</title>" in feed
 
 
+def test_a_renamed_outlet_is_published_under_its_new_name(farm: Path) -> None:
+    aggregator("refresh", "--config", str(farm))
+    farm.write_text(farm.read_text(encoding="utf-8").replace("Courrier", "Le Courrier"))
+
+    # No source is due yet: only the name changed.
+    renamed = aggregator("refresh", "--config", str(farm))
+
+    assert renamed.returncode == 0, renamed.stderr
+    authors = {e["author"] for e in entries(farm.parent / "output" / "central-asia.xml")}
+    assert "Le Courrier" in authors and "Courrier" not in authors
+
+
 def rss(*items: tuple[str, str, str, str]) -> bytes:
     """An RSS 2.0 feed of (link, title, description, pubDate) items, without guids."""
     body = "".join(
