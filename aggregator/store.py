@@ -840,13 +840,17 @@ class Store:
         return sorted(items, key=lambda it: order[it.story_id])
 
     def items_by_link(self, url: str) -> list[StoredItem]:
-        """Items whose link, canonical URL or guid is ``url``, or every item of
-        the story whose published id it is."""
+        """Items whose link or guid is ``url``, or whose canonical URL is
+        ``url``'s (the link of a published entry, without its tracking
+        parameters, or with ``www.``), or every item of the story whose
+        published id it is."""
+        from .dedupe import canonical_url  # dedupe imports the classifier: only here
+
         rows = self._execute(
             f"""{_ITEM_SELECT} WHERE i.link = ? OR i.canonical_url = ? OR i.guid = ?
                   OR st.uid = ?
                 ORDER BY i.id""",
-            (url, url, url, url),
+            (url, canonical_url(url), url, url),
         ).fetchall()
         return [_stored_item(r) for r in rows]
 

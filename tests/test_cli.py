@@ -176,6 +176,14 @@ def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -
     by_id = runner.invoke(cli, ["explain", "--config", str(config), entry_id])
     assert by_id.exit_code == 0, by_id.output
     assert "outcome: published: Kazakhstan (regional)" in by_id.output
+    # so do the link as published or shared: with www., a trailing slash, utm_*
+    for variant in (
+        "https://www.courrier.test.example/2026/11/sommet-astana/",
+        "https://courrier.test.example/2026/11/sommet-astana?utm_source=telegram",
+    ):
+        shared = runner.invoke(cli, ["explain", "--config", str(config), variant])
+        assert shared.exit_code == 0, shared.output
+        assert "outcome: published: Kazakhstan (regional)" in shared.output
     dropped = runner.invoke(
         cli, ["explain", "--config", str(config), "https://courrier.test.example/2026/11/tbilissi"]
     )
