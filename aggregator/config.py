@@ -250,8 +250,10 @@ def _outputs(v: _Validator, raw: object, sources: tuple[Source, ...]) -> tuple[O
                 description=v.optional(entry, f"{key}.description", v.string),
                 labels=tuple(label.lower() for label in labels),
                 languages=tuple(
-                    language.lower()
-                    for language in v.optional(entry, f"{key}.languages", v.string_list) or ()
+                    v.language(language, f"{key}.languages[{n}]")
+                    for n, language in enumerate(
+                        v.optional(entry, f"{key}.languages", v.string_list) or ()
+                    )
                 ),
                 sources=chosen,
                 include=v.optional(entry, f"{key}.include", v.string_list) or (),

@@ -59,7 +59,7 @@ class Output:
     #: Labels (country codes, ``region``) an item needs one of to be listed.
     labels: tuple[str, ...]
     max_entries: int
-    #: Item languages; empty: any.
+    #: Item languages (``en`` takes ``en-gb`` too, ``en-us`` only ``en-us``); empty: any.
     languages: tuple[str, ...] = ()
     #: Source URLs; empty: any.
     sources: tuple[str, ...] = ()
@@ -73,7 +73,11 @@ class Output:
 
     def accepts(self, item: StoredItem) -> bool:
         """True when an item passes the language, source and keyword filters."""
-        if self.languages and (item.language or "").split("-")[0] not in self.languages:
+        if self.languages and not any(
+            tag == language or tag.startswith(f"{language}-")
+            for tag in (language_tag(item.language) or "",)
+            for language in self.languages
+        ):
             return False
         if self.sources and item.source_url not in self.sources:
             return False

@@ -175,6 +175,8 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
          "integer"),
         ("sources:\n  - {url: 'https://a.example/', language: 'français!'}\n",
          "sources[0].language", "language tag"),
+        ("outputs: [{slug: x, languages: [fr, 'en, ru']}]\nsources: []\n",
+         "outputs[0].languages[1]", "language tag"),
         ("sources:\n  - {url: 'https://a.example/', country: mn}\n",
          "sources[0].country", "must be one of kz, kg, tj, tm, uz"),
         ("classify: {af: {add: [Kabul]}}\nsources: []\n", "classify.af", "unknown key"),

@@ -132,6 +132,33 @@ def test_an_output_naming_a_host_takes_every_unnamed_source_of_it(tmp_path: Path
     assert gazeta.sources == ("https://gazeta.example/rss/ru", "https://gazeta.example/rss/en")
 
 
+def test_an_output_language_takes_its_regional_variants_but_not_the_reverse(
+    tmp_path: Path,
+) -> None:
+    config = make_config(
+        tmp_path,
+        outputs=[
+            {"slug": "en", "languages": ["English"]},
+            {"slug": "en-us", "languages": ["en_US"]},
+        ],
+    )
+    items = [
+        item(EN, 1, "Kyrgyzstan adopts a media law", "en"),
+        item(EN, 2, "Uzbekistan opens a new terminal at Tashkent airport", "en-GB"),
+        item(EN, 3, "Tajikistan raises electricity tariffs", "en_US"),
+        item(EN, 4, "Le Kazakhstan adopte son budget", "fr"),
+    ]
+    with open_store(tmp_path / "languages.sqlite") as store:
+        with store.transaction():
+            store.ensure_source(Source("The Wire", EN))
+            Ingester(store, Classifier(), timedelta(days=30)).ingest(EN, items, NOW)
+        publish(store, config)
+
+    out = config.output.dir
+    assert titles(out / "en.xml") == [i.title for i in items[:3]]
+    assert titles(out / "en-us.xml") == ["Tajikistan raises electricity tariffs"]
+
+
 def test_a_filtered_output_is_represented_by_a_report_that_passes(
     store: Store, tmp_path: Path
 ) -> None:
