@@ -321,6 +321,7 @@ def reclassify(ctx: click.Context, config_path: Path) -> None:
         click.echo(
             f"{total} items classified again, {changed} changed;"
             f" {len(report.written)} files written to {config.output.dir}"
+            + (f" ({len(report.removed)} removed)" if report.removed else "")
         )
 
 
@@ -489,7 +490,8 @@ def _summary_line(report: RunReport, config: Config) -> str:
         f"{f', {skipped} not due' if skipped else ''};"
         f" {new} new items ({kept} about the region);"
         f" {len(report.publish.written)} files written to {config.output.dir}"
-        f" in {report.seconds:.1f}s"
+        + (f" ({len(report.publish.removed)} removed)" if report.publish.removed else "")
+        + f" in {report.seconds:.1f}s"
     )
 
 

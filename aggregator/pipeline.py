@@ -663,9 +663,10 @@ def publish_if_changed(store: Store, config: Config) -> PublishReport:
             if _published(out, stamp):
                 return PublishReport(written=(), unchanged=())
             report = publish(store, config)
-            files = "".join(
-                f"{_file_hash(path)} {path.name}\n" for path in report.written + report.unchanged
-            )
+            current = report.written + report.unchanged
+            removed = _remove_unpublished(out, {path.name for path in current})
+            report = replace(report, removed=removed)
+            files = "".join(f"{_file_hash(path)} {path.name}\n" for path in current)
             write_atomic(out / STAMP, (stamp + files).encode("utf-8"))
         except OSError as e:
             problem = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
@@ -692,6 +693,31 @@ def _published(out: Path, stamp: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def _remove_unpublished(out: Path, published: set[str]) -> tuple[Path, ...]:
+    """Delete the files the last publication wrote (the stamp lists them) that
+    this one did not: an output taken out of ``feeds.yaml``, JSON feeds turned
+    off. A stale feed would be served for ever, frozen; gone, it tells feed
+    readers so. A file changed since it was written is not ours any more: kept."""
+    try:
+        recorded = (out / STAMP).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ()
+    removed = []
+    for line in recorded.partition("\n")[2].splitlines():
+        digest, _, name = line.partition(" ")
+        if not name or name in published or "/" in name or name.startswith("."):
+            continue
+        path = out / name
+        try:
+            if _file_hash(path) == digest:
+                path.unlink()
+                removed.append(path)
+                log.info("removed %s: no longer published", path)
+        except OSError:
+            continue
+    return tuple(removed)
 
 
 def _file_hash(path: Path) -> str:

@@ -407,6 +407,9 @@ class PublishReport:
     written: tuple[Path, ...]
     #: Paths left untouched because their content was the same.
     unchanged: tuple[Path, ...]
+    #: Files published before and no longer (an output taken out of
+    #: ``feeds.yaml``), deleted.
+    removed: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

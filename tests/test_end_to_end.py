@@ -269,6 +269,33 @@ def test_a_changed_configuration_republishes_even_with_nothing_new(farm: Path) -
     assert "<title>Steppe News: Kazakhstan</title>" in feed
 
 
+def test_an_output_taken_out_of_the_configuration_is_removed(farm: Path) -> None:
+    text = farm.read_text(encoding="utf-8")
+    farm.write_text(
+        text.replace("output:", "outputs:\n  - {slug: extra, countries: [kg]}\noutput:", 1).replace(
+            "output:\n", "output:\n  json_feed: true\n", 1
+        ),
+        encoding="utf-8",
+    )
+    assert aggregator("refresh", "--config", str(farm)).returncode == 0
+    out = farm.parent / "output"
+    assert {"extra.xml", "extra.json", "kazakhstan.json"} <= {p.name for p in out.iterdir()}
+    (out / "kyrgyzstan.json").write_text("{}")  # replaced by hand: no longer ours
+    farm.write_text(text, encoding="utf-8")
+
+    result = aggregator("refresh", "--config", str(farm))
+
+    assert result.returncode == 0, result.stderr
+    assert "(7 removed)" in result.stdout  # extra.xml, extra.json, 5 of the 6 other JSON feeds
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert names == {
+        "kazakhstan.xml", "kyrgyzstan.xml", "tajikistan.xml", "turkmenistan.xml",
+        "uzbekistan.xml", "central-asia.xml", "index.html", "feeds.opml", "feed.xsl",
+        "kyrgyzstan.json",
+    }  # fmt: skip
+    assert "extra" not in (out / "index.html").read_text(encoding="utf-8")
+
+
 def test_a_renamed_outlet_is_published_under_its_new_name(farm: Path) -> None:
     aggregator("refresh", "--config", str(farm))
     farm.write_text(farm.read_text(encoding="utf-8").replace("Courrier", "Le Courrier"))
