@@ -346,21 +346,33 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+#: Seconds a WebSub hub has to answer a ping (at most ``fetch.timeout``).
+HUB_TIMEOUT = 10.0
+
+
 def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
     """Tell a WebSub hub that these feeds changed (``hub.mode=publish``).
 
     Returns the problems, one per feed; a failed ping is not an error of the
-    run: subscribers still poll.
+    run: subscribers still poll. A hub that cannot be reached, or does not
+    answer within :data:`HUB_TIMEOUT`, is not asked again for the other
+    feeds: a refresh (which holds the store's lock) waits for one ping at
+    most, not one per feed.
     """
     problems = []
     headers = {"User-Agent": user_agent(config.contact)}
+    timeout = min(config.timeout, HUB_TIMEOUT)
     # trust_env=False: HTTP_PROXY is not read, as for fetching (fetch.proxy only).
     with httpx.Client(
-        timeout=config.timeout, headers=headers, proxy=config.proxy, trust_env=False
+        timeout=timeout, headers=headers, proxy=config.proxy, trust_env=False
     ) as client:
-        for url in urls:
+        for n, url in enumerate(urls):
             try:
                 response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})
+            except httpx.TransportError as e:
+                problems.append(f"{url}: {type(e).__name__}: {e}")
+                problems.extend(f"{other}: not pinged: the hub failed" for other in urls[n + 1 :])
+                break
             except httpx.HTTPError as e:
                 problems.append(f"{url}: {type(e).__name__}: {e}")
                 continue

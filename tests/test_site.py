@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -281,3 +283,37 @@ def test_websub_hub_is_pinged_for_changed_feeds_only(store: Store, tmp_path: Pat
         "hub.mode": ["publish"],
         "hub.url": ["https://news.example.org/feeds/kazakhstan.xml"],
     } in (hub.pings)
+
+
+def test_a_hub_that_does_not_answer_is_asked_once_not_once_per_feed(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refresh holds the store's lock while it pings: a silent hub cost a
+    read timeout per changed feed (three minutes with the defaults)."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(silent.accept()[0])  # and never answer
+
+    threading.Thread(target=accept, daemon=True).start()
+    config = make_config(
+        tmp_path,
+        site={"base_url": "https://news.example.org/feeds/",
+              "hub": f"http://127.0.0.1:{silent.getsockname()[1]}/"},
+        fetch={"timeout": 1},
+    )  # fmt: skip
+    try:
+        publish(store, config)
+    finally:
+        silent.close()
+        for connection in accepted:
+            connection.close()
+
+    assert len(accepted) == 1
+    warnings = [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
+    assert len(warnings) == 6
+    assert "ReadTimeout" in warnings[0]
+    assert all("not pinged: the hub failed" in w for w in warnings[1:])
