@@ -484,10 +484,14 @@ def _summary_line(report: RunReport, config: Config) -> str:
     new = sum(r.new for r in report.sources)
     kept = sum(r.relevant for r in report.sources)
     skipped = by_status[Status.NOT_DUE] + by_status[Status.GONE]
+    # A refresh stopped (SIGTERM) does not start the sources left.
+    stopped = len(config.sources) - len(report.sources)
     return (
-        f"{len(report.sources)} sources: {by_status[Status.OK]} updated,"
+        f"{max(len(config.sources), len(report.sources))} sources:"
+        f" {by_status[Status.OK]} updated,"
         f" {by_status[Status.NOT_MODIFIED]} unchanged, {by_status[Status.ERROR]} failed"
-        f"{f', {skipped} not due' if skipped else ''};"
+        f"{f', {skipped} not due' if skipped else ''}"
+        f"{f', {stopped} not fetched (stopped)' if stopped > 0 else ''};"
         f" {new} new items ({kept} about the region);"
         f" {len(report.publish.written)} files written to {config.output.dir}"
         + (f" ({len(report.publish.removed)} removed)" if report.publish.removed else "")

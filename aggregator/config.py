@@ -521,6 +521,8 @@ def _finite(value: object) -> float | None:
 
 
 def _kind(value: object) -> str:
+    if isinstance(value, str) and not value.strip():
+        return "an empty string"
     return {
         type(None): "empty",
         dict: "a mapping",

@@ -365,7 +365,7 @@ def test_a_stopped_refresh_publishes_what_it_stored(
     assert elapsed < 5
     assert "stopped: 1 sources not refreshed" in stderr
     assert "Traceback" not in stderr
-    assert "1 updated" in stdout
+    assert "2 sources: 1 updated, 0 unchanged, 0 failed, 1 not fetched (stopped);" in stdout
     titles = {e["title"] for e in entries(tmp_path / "output" / "kazakhstan.xml")}
     assert "Kazakhstan : inondations dans la région de Kostanaï" in titles
 

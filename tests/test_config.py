@@ -131,6 +131,8 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
         ("sources:\n  - {url: ftp://a.example/}\n", "sources[0].url", "http:// or https://"),
         ("sources:\n  - {url: not a url}\n", "sources[0].url", "http:// or https://"),
         ("sources:\n  - {url: 42}\n", "sources[0].url", "non-empty string"),
+        ("output: {dir: ''}\nsources: []\n", "output.dir",
+         "must be a non-empty string, not an empty string"),
         ("sources: {url: https://a.example/}\n", "sources", "must be a list"),
         ("sources:\n  - https://a.example/\n", "sources[0]", "must be a mapping"),
         ("output: {}\n", "sources", "missing required key"),
