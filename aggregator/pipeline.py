@@ -338,8 +338,9 @@ async def _cancel_when(stop: threading.Event, tasks: list[asyncio.Task[SourceRep
 def skipped(
     source: Source, state: SourceState | None, now: datetime, policy: Policy, force: bool
 ) -> SourceReport | None:
-    """Why a source is not fetched now (gone, or not due), or None: fetch it."""
-    if state is not None and state.gone is not None:
+    """Why a source is not fetched now (gone, or not due), or None: fetch it.
+    With ``force``, every source is fetched: one gone (410) too, in case it is back."""
+    if state is not None and state.gone is not None and not force:
         return SourceReport(
             source, Status.GONE, error=f"HTTP 410 Gone since {state.gone:%Y-%m-%d}",
             note="remove it from feeds.yaml",

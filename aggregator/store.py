@@ -518,7 +518,7 @@ class Store:
         self._execute(
             """UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?,
                  last_attempt = ?, last_success = ?, failures = 0, last_error = NULL,
-                 title = coalesce(?, title), link = coalesce(?, link),
+                 gone = NULL, title = coalesce(?, title), link = coalesce(?, link),
                  next_attempt = ?, moved_to = coalesce(?, moved_to)
                WHERE url = ?""",
             (

@@ -138,17 +138,31 @@ def test_retry_after_on_503_delays_the_next_attempt(
     assert state is not None and state.next_attempt == T0 + timedelta(hours=2)
 
 
-def test_410_gone_stops_polling_for_good(server: FeedServer, setup: Setup, clock: Clock) -> None:
+def test_410_gone_stops_polling_until_a_forced_refresh_finds_it_back(
+    server: FeedServer, setup: Setup, clock: Clock
+) -> None:
     url = server.serve("/gone", b"gone", status=410)
     config, store = setup(url)
 
     first = run(config, store, clock)
     clock.now += timedelta(days=2)
-    second = run(config, store, clock, force=True)
+    second = run(config, store, clock)
+    forced = run(config, store, clock, force=True)  # still gone
+    server.routes["/gone"] = Route(body=FEED)  # back
+    clock.now += timedelta(days=2)
+    third = run(config, store, clock)
+    back = run(config, store, clock, force=True)
+    after = run(config, store, clock)
 
     assert first.sources[0].note == "gone: remove it from feeds.yaml"
     assert second.sources[0].status is Status.GONE
-    assert len(server.hits("/gone")) == 1
+    assert forced.sources[0].status is Status.ERROR
+    assert third.sources[0].status is Status.GONE
+    assert back.sources[0].status is Status.OK
+    assert after.sources[0].status is Status.NOT_DUE  # polled again, on schedule
+    assert len(server.hits("/gone")) == 3
+    state = store.source(url)
+    assert state is not None and state.gone is None
 
 
 def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
