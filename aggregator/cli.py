@@ -183,6 +183,9 @@ def run(config_path: Path) -> None:
         # A check in which no source was due is routine: seen with -v only.
         fetched = any(r.status not in (Status.NOT_DUE, Status.GONE) for r in report.sources)
         log.log(logging.WARNING if fetched else logging.INFO, _summary_line(report, cfg))
+        for failed in report.sources:  # which ones, and why: the summary only counts them
+            if failed.status is Status.ERROR:
+                log.warning("%s failed: %s", failed.source.name, failed.error)
 
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(

@@ -197,9 +197,10 @@ def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
     server: FeedServer, tmp_path: Path
 ) -> None:
     url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    broken = server.serve("/500.xml", b"oops", status=500)
     config = write_config(
         tmp_path,
-        [{"name": "Courrier", "url": url}],
+        [{"name": "Courrier", "url": url}, {"name": "Broken", "url": broken}],
         schedule={"interval_minutes": 0.01, "min_interval_minutes": 0.001},
     )
     proc = subprocess.Popen(
@@ -220,6 +221,7 @@ def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
         proc.kill()
     assert proc.returncode == 0, stderr
     assert "stopping" in stderr
+    assert "WARNING aggregator: Broken failed: HTTP 500" in stderr  # which, and why
     assert_valid_atom(tmp_path / "output" / "kazakhstan.xml")
 
 
