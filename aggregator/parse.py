@@ -158,16 +158,24 @@ def fix_cyrillic_encoding(body: bytes, headers: dict[str, str]) -> tuple[bytes, 
     """Re-encode as UTF-8 a Russian feed in windows-1251 or KOI8-R that declares
     no encoding or a wrong one (feedparser would show it as Latin-1 gibberish).
 
-    Only bodies that are not valid UTF-8 and whose non-ASCII bytes mostly form
-    whole words are considered (French accents are single bytes between ASCII
-    letters); windows-1251 and KOI8-R are told apart by where their lowercase
-    letters lie. A correct declaration is left to feedparser.
+    A body that is UTF-8 but for a few stray bytes is UTF-8, the stray bytes
+    replaced (:func:`mostly_utf8`). Only bodies that are not mostly UTF-8
+    and whose non-ASCII bytes mostly form whole words are considered (French
+    accents are single bytes between ASCII letters); windows-1251 and KOI8-R
+    are told apart by where their lowercase letters lie. A correct
+    declaration is left to feedparser.
     """
     try:
         body.decode("utf-8")
         return body, headers
     except UnicodeDecodeError:
         pass
+    if (repaired := mostly_utf8(body)) is not None:
+        if _XML_DECLARATION.match(repaired):
+            repaired = _XML_DECLARATION_ENCODING.sub(r"\1utf-8\2", repaired, count=1)
+        fixed = dict(headers)
+        fixed["content-type"] = "application/xml; charset=utf-8"
+        return repaired.encode("utf-8"), fixed
     guess = _sniff_cyrillic(body)
     if guess is None or _declared_encoding(body, headers) == guess:
         return body, headers
@@ -177,6 +185,22 @@ def fix_cyrillic_encoding(body: bytes, headers: dict[str, str]) -> tuple[bytes, 
     fixed = dict(headers)
     fixed["content-type"] = "application/xml; charset=utf-8"
     return text.encode("utf-8"), fixed
+
+
+def mostly_utf8(body: bytes) -> str | None:
+    """The text of a UTF-8 document with a few stray bytes (a windows-1252
+    dash pasted into one summary), each replaced by U+FFFD; None when the
+    bytes are not mostly UTF-8. Guessing another encoding for the whole
+    document would garble every other item: read as KOI8-R, UTF-8 Cyrillic
+    looks like Russian words, and read as windows-1252, "é" becomes "Ã©"."""
+    text = body.decode("utf-8", errors="replace")
+    stray = text.count("\ufffd")
+    decoded = sum(not character.isascii() for character in text) - stray
+    return text if decoded >= STRAY_BYTES_RATIO * stray else None
+
+
+#: :func:`mostly_utf8`: characters decoded as UTF-8 beyond ASCII per stray byte.
+STRAY_BYTES_RATIO = 10
 
 
 def _sniff_cyrillic(body: bytes) -> str | None:

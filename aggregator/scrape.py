@@ -32,6 +32,7 @@ from .parse import (
     _language,
     _shorten,
     _sniff_cyrillic,
+    mostly_utf8,
 )
 from .types import Entry, FeedInfo, FetchResult, ParsedFeed, Selectors, without_credentials
 
@@ -142,7 +143,11 @@ def _soup(source_url: str, body: bytes, headers: dict[str, str]) -> BeautifulSou
     head = body[:500]
     if head.startswith(b"<?xml") and not _LOOKS_LIKE_HTML.search(head):
         raise ParseError(source_url, "an XML document (a feed?), not an HTML page")
-    soup = BeautifulSoup(body, "lxml", from_encoding=_encoding(body, headers))
+    encoding = _encoding(body, headers)
+    if encoding == "utf-8":
+        # Mostly UTF-8, with stray bytes (see _encoding): replaced, not guessed.
+        body = body.decode("utf-8", errors="replace").encode("utf-8")
+    soup = BeautifulSoup(body, "lxml", from_encoding=encoding)
     for fallback in soup.find_all("noscript"):  # "enable JavaScript" notes, not content
         fallback.decompose()
     return soup
@@ -170,6 +175,8 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
             body.decode("utf-8")
             return "utf-8"  # non-ASCII text that is valid UTF-8 is UTF-8
         except UnicodeDecodeError:
+            if mostly_utf8(body) is not None:
+                return "utf-8"  # but for a few stray bytes
             if (guess := _sniff_cyrillic(body)) is not None:
                 return guess
     if declared is not None:

@@ -353,6 +353,37 @@ def test_latin1_french_is_not_mistaken_for_cyrillic() -> None:
     assert parsed.entries[0].title == "Le café de l'été, très élégant à côté"
 
 
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        ("В Бишкеке открылся новый терминал аэропорта Манас", "Терминал \x96 крупнейший в стране."),
+        ("Le café de l'été — très élégant à Almaty", "Un prix de 5\x80 seulement."),
+    ],
+    ids=["russian", "french"],
+)
+def test_a_stray_byte_in_a_utf8_feed_spoils_that_byte_only(title: str, summary: str) -> None:
+    """One windows-1252 byte pasted into a summary made the body invalid
+    UTF-8: the whole feed was read as KOI8-R (Russian) or windows-1252
+    (French), every item garbled, and the Russian ones dropped."""
+    item = "<item><title>{}</title><description>{}</description><guid>{}</guid></item>"
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Вести</title>'
+        + item.format(title, "Второй материал, без ошибок.", "a")
+        + item.format(title, "{}", "b")
+        + "</channel></rss>"
+    ).encode()
+    body = body.replace(
+        b"{}", summary.encode("utf-8").replace(b"\xc2\x96", b"\x96").replace(b"\xc2\x80", b"\x80")
+    )
+
+    parsed = parse("https://x.example/feed", FetchResult("https://x.example/feed", body, {}))
+
+    assert parsed.feed.title == "Вести"
+    assert [e.title for e in parsed.entries] == [title, title]
+    assert parsed.entries[0].summary == "Второй материал, без ошибок."
+    assert parsed.entries[1].summary == summary.replace("\x96", "\ufffd").replace("\x80", "\ufffd")
+
+
 def test_relative_links_in_a_summary_are_resolved_against_the_article() -> None:
     (entry,) = load("relative_summary_links.xml").entries
     assert entry.summary == (

@@ -204,6 +204,19 @@ def test_russian_page_encodings(body: bytes, headers: dict[str, str]) -> None:
     assert run(body, RU, RU_URL, "ru", headers) == RU_PAGE
 
 
+def test_a_stray_byte_in_a_utf8_page_spoils_that_byte_only() -> None:
+    html = (
+        "<li><span class='t'>В Бишкеке открылся терминал</span><p class='s'>Он \x96 новый</p></li>"
+    )
+    body = f"<html><body><ul>{html}</ul></body></html>".encode().replace(b"\xc2\x96", b"\x96")
+
+    page = run(body, UNDATED)
+
+    assert [(e.title, e.summary) for e in page.entries] == [
+        ("В Бишкеке открылся терминал", "Он \ufffd новый")
+    ]
+
+
 def test_configured_language_wins_over_the_page() -> None:
     page = run((DATA / "en_wire.html").read_bytes(), EN, EN_URL, language="en")
     assert page.feed.language == "en"
