@@ -266,16 +266,19 @@ def _entry(source_url: str, raw: Any, base: str, feed_language: str | None) -> E
     title = _shorten(title, TITLE_LIMIT)
     guid = _clean(raw.get("id")) or link or _hash(title, summary)
     detail = raw.get("title_detail") or {}
+    # dict.get: FeedParserDict.get would fall back to published_parsed (with a
+    # DeprecationWarning) when the entry has no updated date of its own.
+    updated = _datetime(dict.get(raw, "updated_parsed"))
     return Entry(
         source_url=source_url,
         guid=guid,
         link=link,
         title=title,
         summary=summary,
-        published=_datetime(raw.get("published_parsed")),
-        # dict.get: FeedParserDict.get would fall back to published_parsed (with a
-        # DeprecationWarning) when the entry has no updated date of its own.
-        updated=_datetime(dict.get(raw, "updated_parsed")),
+        # An Atom entry need not give <published>: its <updated> dates it then
+        # (else weeks-old news would be dated as of the first fetch).
+        published=_datetime(raw.get("published_parsed")) or updated,
+        updated=updated,
         author=_clean(raw.get("author")),
         categories=tuple(
             dict.fromkeys(

@@ -75,6 +75,7 @@ CASES = {
             link="https://co.example.org/ski",
             title="Kyrgyzstan opens a ski resort",
             summary="<p>Near <b>Karakol</b>.</p>",  # no summary: the content stands in
+            published=utc(2024, 5, 6, 10),  # no <published>: dated by <updated>
             updated=utc(2024, 5, 6, 10),
         ),
     ),
@@ -87,6 +88,7 @@ CASES = {
             link="https://rdf.example.org/a/7",
             title="Tajikistan builds a dam",
             summary="Rogun is rising.",
+            published=utc(2024, 5, 6, 12),  # dc:date, read by feedparser as updated
             updated=utc(2024, 5, 6, 12),
             categories=("Energy",),
             language="en",
