@@ -31,7 +31,7 @@ from lxml import etree
 from . import __version__, site
 from .classify import LABELS
 from .classify.text import fold, term_tokens, tokens
-from .dedupe import without_tracking
+from .dedupe import canonical_url, without_tracking
 from .fetch import ping_hub
 from .store import Store, StoredItem
 from .types import COUNTRIES, REGION, Config, PublishReport, language_tag, without_credentials
@@ -269,8 +269,10 @@ def superseded(members: Sequence[StoredItem]) -> set[int]:
 
 
 def _shown(item: StoredItem) -> tuple[object, ...]:
-    """What readers see of an item in its entry."""
-    link = without_tracking(item.link) if item.link else None
+    """What readers see of an item in its entry: its link as an article's
+    identity (another copy under an AMP, ``www.``, ``http:`` or tracking
+    variant of the same address shows nothing new, and its link is no better)."""
+    link = canonical_url(item.link).partition("://")[2] if item.link else None
     return (item.title, item.summary, link, item.language, item.countries, item.regional)
 
 

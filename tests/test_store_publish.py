@@ -560,6 +560,8 @@ def test_an_outlet_corrections_show_after_its_link_gained_tracking_parameters(
     first = shown(item(title, text, link), hours=0)
     tracked = f"{link}?utm_source=rss"
     assert shown(item(title, text, tracked), hours=1) == first  # nothing to see: not updated
+    amp = link.replace("https://a.", "http://www.a.") + "/amp"
+    assert shown(item(title, text, amp), hours=1) == first  # nor its AMP page over http
 
     fixed = text.replace("three", "four")
     corrected = shown(item(title.replace("drug", "heroin"), fixed, tracked), hours=2)
