@@ -35,7 +35,11 @@ from .errors import ParseError
 from .fastparse import parse_fast
 from .types import Entry, FeedInfo, FetchResult, ParsedFeed, language_tag, without_credentials
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+#: Control characters, and the bidirectional embeddings, overrides and isolates
+#: (an unbalanced U+202E draws the rest of a reader's list backwards: spoofing).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff]"
+)
 _SPACE = re.compile(r"\s+")
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\]\s*)?>", re.DOTALL | re.IGNORECASE)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -360,7 +364,19 @@ def _html(value: object, base: str) -> str | None:
         return None
     _BASE.url = base
     cleaned = _SANITIZER.clean(_CONTROL.sub("", value)).strip()
+    if len(cleaned) < _SHORT_HTML and not _visible(cleaned):
+        return None  # "<p>&nbsp;</p>", an emptied link: the title stands in
     return cleaned or None
+
+
+#: HTML shorter than this is checked for visible content (longer HTML has some).
+_SHORT_HTML = 512
+_TAG = re.compile(r"<(?!img\b|video\b|audio\b|iframe\b)[^>]*>")
+
+
+def _visible(markup: str) -> bool:
+    """True when sanitized HTML shows something: text or an image."""
+    return bool(html.unescape(_TAG.sub("", markup)).strip())
 
 
 #: The URL relative links are resolved against, per thread: parsing runs in

@@ -386,6 +386,42 @@ def test_a_stray_byte_in_a_utf8_feed_spoils_that_byte_only(title: str, summary: 
     assert parsed.entries[1].summary == summary.replace("\x96", "\ufffd").replace("\x80", "\ufffd")
 
 
+def rss_item(title: str, description: str) -> ParsedFeed:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
+        f"<item><title>{title}</title><description>{description}</description>"
+        "<guid>g</guid></item></channel></rss>"
+    ).encode()
+    return parse("https://x.example/feed", FetchResult("https://x.example/feed", body, {}))
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "&lt;p&gt; &lt;/p&gt;",
+        "&lt;p&gt;&amp;nbsp;&lt;/p&gt;",
+        '&lt;a href="javascript:alert(1)"&gt;&lt;/a&gt;&lt;br/&gt;',
+        "&lt;p&gt;&lt;b&gt;&lt;/b&gt;&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;",
+    ],
+)
+def test_a_summary_showing_nothing_is_no_summary(description: str) -> None:
+    """Published as is, it made a blank entry; without one, the title stands in."""
+    (entry,) = rss_item("Kazakhstan opens a new railway", description).entries
+    assert entry.summary is None
+
+
+def test_an_image_alone_is_a_summary() -> None:
+    (entry,) = rss_item("Kazakhstan", '&lt;img src="/a.png"&gt;').entries
+    assert entry.summary == '<img src="https://x.example/a.png">'
+
+
+def test_bidirectional_overrides_are_removed_from_titles_and_summaries() -> None:
+    """An unbalanced U+202E draws the rest of a reader's list backwards."""
+    (entry,) = rss_item("Kazakhstan \u202etxt.exe\u2066 news\u200f", "Text \u202dhere").entries
+    assert entry.title == "Kazakhstan txt.exe news\u200f"  # a right-to-left mark is harmless
+    assert entry.summary == "Text here"
+
+
 def test_relative_links_in_a_summary_are_resolved_against_the_article() -> None:
     (entry,) = load("relative_summary_links.xml").entries
     assert entry.summary == (
