@@ -29,8 +29,10 @@ region terms reach the threshold or when it is about three or more of the
 five countries; about none, it is dropped.
 
 A source's ``country:`` hint (its home country) assigns that country only to
-an item with no evidence at all, Central Asian or foreign: a Kyrgyz outlet's
-"Exchange rates for 12 May" is Kyrgyz, its "Earthquake in Japan" is dropped.
+an item with no evidence at all, Central Asian or foreign, and a word of home
+news (the state, prices, schools: ``home:`` in ``state-words.yaml``): a Kyrgyz
+outlet's "Exchange rates for 12 May" is Kyrgyz, its "Earthquake in Japan" and
+"Apple unveils a new iPhone" are dropped.
 The classifier does no I/O once built.
 """
 
@@ -236,6 +238,8 @@ class StateWords:
     ethnic: frozenset[str] = frozenset()
     #: Terms labelled with the people (``uz``...) they are a minority place of.
     minorities: Gazetteer | None = None
+    #: Words of home news (``home:``), at the start of a folded word.
+    home: re.Pattern[str] | None = None
 
     def next_to(self, words: list[str], start: int, end: int) -> bool:
         """Whether tokens ``start`` to ``end`` of ``words`` have a word of the state beside them."""
@@ -243,6 +247,12 @@ class StateWords:
         if before in self.ethnic:
             return False
         return (end < len(words) and words[end] in self.after) or before in self.before
+
+    def home_news(self, texts: Iterable[str]) -> bool:
+        """Whether ``texts`` have a word of home news (the state, prices,
+        schools...): without one, an item that names no place is not given
+        its source's country."""
+        return self.home is None or any(self.home.search(fold(text).text) for text in texts)
 
     def minorities_named(self, texts: Iterable[str]) -> set[str]:
         """The labels whose peoples live as minorities in a place ``texts`` name."""
@@ -411,6 +421,12 @@ class Classifier:
                 elif homonym and term.kind in WEAK_KINDS:
                     points *= PASSING_MENTION
             matches.append(Match(term.label, term.form, text, field, term.kind, points))
+        if (
+            hint is not None
+            and not matches
+            and not self.gazetteer.state_words.home_news(fields.values())
+        ):
+            hint = None  # no place, nor home news: world news (a phone, a car maker)
         return decide(tuple(matches), hint)
 
 
@@ -526,11 +542,18 @@ def _state_words() -> StateWords:
         for label, forms in data["minorities"].items()
         for form in forms
     )
+    # "tax=" is the word "tax"; "school" starts "schools" and "schooling".
+    home = "|".join(
+        re.escape(fold(word).text.removesuffix("=")) + (r"\b" if word.endswith("=") else "")
+        for forms in data["home"].values()
+        for word in map(str, forms)
+    )
     return StateWords(
         after=words(w for forms in data["after"].values() for w in forms),
         before=words(w for forms in data["before"].values() for w in forms),
         ethnic=words(data["ethnic"]),
         minorities=minorities,
+        home=re.compile(rf"(?<!\w)(?:{home})"),
     )
 
 
