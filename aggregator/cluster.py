@@ -420,10 +420,11 @@ class Doc:
     #: "in Tajikistan"). Kept here, not in the signature: ``reclassify`` can
     #: change them, and a few tuples are shared by every item (:func:`countries`).
     countries: tuple[str, ...] = ()
-    #: The item is known by its link, having no guid of its own: when its
-    #: headline is fixed, the slug in its link may change with it, and it
-    #: comes back as a new item of its source (see :data:`SAME_SOURCE_WINDOW`).
-    by_link: bool = False
+    #: The item has no guid of its own: it is known by its link, or (without
+    #: one) by its title and summary. When its headline is fixed, the slug in
+    #: its link may change with it, and it comes back as a new item of its
+    #: source (see :data:`SAME_SOURCE_WINDOW`); without a link, any edit does.
+    no_own_id: bool = False
 
     @property
     def features(self) -> frozenset[str]:
@@ -715,7 +716,7 @@ class StoryIndex:
         for item_id, _ in ranked[:MAX_CANDIDATES]:
             other = self.docs[item_id]
             own = other.source == doc.source
-            if own and not (doc.by_link and abs(doc.at - other.at) <= SAME_SOURCE_WINDOW):
+            if own and not (doc.no_own_id and abs(doc.at - other.at) <= SAME_SOURCE_WINDOW):
                 continue  # a source never repeats its own story in other words
             if conflicting(doc, other):
                 continue  # never the same story, however similar

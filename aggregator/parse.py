@@ -474,6 +474,10 @@ def _shorten(text: str, limit: int = 100) -> str:
     return text[:limit].rsplit(" ", 1)[0] + "…"
 
 
+#: How the ids made of an entry's title and summary (no guid, no link) begin.
+HASHED_ID = "sha1:"
+
+
 def _hash(*parts: str | None) -> str:
     digest = hashlib.sha1("\n".join(p or "" for p in parts).encode()).hexdigest()
-    return f"sha1:{digest}"
+    return f"{HASHED_ID}{digest}"

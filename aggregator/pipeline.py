@@ -46,6 +46,7 @@ from .errors import (
     WorkersDied,
 )
 from .fetch import Fetcher
+from .parse import HASHED_ID
 from .prepare import (
     Prepared,
     PreparedSource,
@@ -595,7 +596,7 @@ class Ingester:
         if prepared.signature is not None:  # about the region: compared with the others
             doc = cluster.Doc(
                 0, 0, entry.source_url, date, prepared.signature,
-                cluster.countries(prepared.classification.countries), known_by_link(entry),
+                cluster.countries(prepared.classification.countries), without_own_id(entry),
             )  # fmt: skip
             if placement is None and (hit := self.index(now).find(doc)) is not None:
                 placement = _joining(hit)
@@ -800,11 +801,13 @@ def _join_similar(
     index.add(replace(doc, story_id=placement.story_id) if placement else doc)
 
 
-def known_by_link(entry: Entry) -> bool:
+def without_own_id(entry: Entry) -> bool:
     """True when an entry has no guid of its own: its id is its link (RSS
-    without ``<guid>``, an HTML page's items), so a new link is a new item."""
+    without ``<guid>``, an HTML page's items), so a new link is a new item;
+    or, without a link either, a hash of its title and summary
+    (:func:`parse._hash`), so any edit is."""
     if entry.link is None:
-        return False
+        return entry.guid.startswith(HASHED_ID)
     own = (entry.link, link_id(entry.link))
     # A feed's relative link is its id as written: "/news/floods", "a b".
     return entry.guid in own or urljoin(entry.link, entry.guid.replace(" ", "%20")) in own

@@ -360,9 +360,9 @@ def test_an_item_without_guid_moved_to_a_new_link_is_not_published_twice(
     assert "moved to this link" in explained.stdout, explained.stdout
 
 
-def test_items_known_by_their_link_are_told_from_items_with_a_guid() -> None:
+def test_items_without_an_id_of_their_own_are_told_from_items_with_a_guid() -> None:
     from aggregator.parse import parse
-    from aggregator.pipeline import known_by_link
+    from aggregator.pipeline import without_own_id
     from aggregator.types import FetchResult
 
     body = (
@@ -371,9 +371,11 @@ def test_items_known_by_their_link_are_told_from_items_with_a_guid() -> None:
         b"<item><title>B</title><link>/news/b c</link></item>"
         b"<item><title>C</title><guid>urn:x:1</guid><link>/news/c</link></item>"
         b"<item><title>D</title><guid>https://x.example/news/d</guid></item>"
+        b"<item><title>E</title><description>No link, no guid.</description></item>"
+        b"<item><title>F</title><guid>urn:x:2</guid></item>"
         b"</channel></rss>"
     )
 
     entries = parse("s", FetchResult("https://x.example/rss", body)).entries
 
-    assert [known_by_link(e) for e in entries] == [True, True, False, True]
+    assert [without_own_id(e) for e in entries] == [True, True, False, True, True, False]

@@ -18,6 +18,7 @@ from aggregator.cluster import Signature
 from aggregator.config import parse_config
 from aggregator.dedupe import content_hash
 from aggregator.errors import RolledBack, StoreError
+from aggregator.parse import _hash
 from aggregator.pipeline import Ingester, publish_if_changed, reclassify_all
 from aggregator.prepare import prepare_entries
 from aggregator.publish import ALSO_REPORTED, publish, validate_atom, write_atomic
@@ -575,6 +576,26 @@ def test_an_outlet_corrections_show_after_its_link_gained_tracking_parameters(
     again = shown(item(headline, fixed, moved), hours=3)
     assert (again["id"], again["title"]) == (first["id"], headline)
     assert again["link"] == f"{link}-khatlon"
+
+
+def test_an_item_without_guid_nor_link_edited_is_not_published_twice(
+    store: Store, config: Config
+) -> None:
+    """Its id is a hash of its title and summary: any edit makes a new item,
+    which joins its earlier self as a near-copy and stands for it."""
+    title = "Khodjent : un nouveau pont sur le Syr-Daria ouvre ce matin"
+    text = "<p>Le pont de 400 mètres relie les deux rives de Khodjent, au Tadjikistan.</p>"
+    edited = title.replace(" ce matin", "")
+
+    def item(title: str) -> Entry:
+        return entry(SOURCE_A, 1, title, guid=_hash(title, text), link=None, summary=text,
+                     published=NOW)  # fmt: skip
+
+    add(store, item(title))
+    add(store, item(edited), now=NOW + timedelta(hours=1))
+    publish(store, config)
+
+    assert [e["title"] for e in entries(config.output.dir / "tajikistan.xml")] == [edited]
 
 
 def test_reports_about_different_countries_stay_apart(store: Store, config: Config) -> None:
