@@ -401,7 +401,7 @@ def test_places_agree_across_spellings_and_cases_only(a: str, b: str, same_place
 
 
 @pytest.mark.parametrize(
-    ("by_link", "hours", "title", "found"),
+    ("no_own_id", "hours", "title", "found"),
     [
         # The same article under a new link: its headline fixed.
         (True, 1, "Floods in Batken region of Kyrgyzstan", True),
@@ -413,8 +413,8 @@ def test_places_agree_across_spellings_and_cases_only(a: str, b: str, same_place
         (True, 1, "Floods in Batken region: a second wave is expected", False),
     ],
 )
-def test_an_item_known_by_its_link_repeats_its_own_source_only_as_a_near_copy(
-    by_link: bool, hours: float, title: str, found: bool
+def test_an_item_without_an_id_of_its_own_repeats_its_own_source_only_as_a_near_copy(
+    no_own_id: bool, hours: float, title: str, found: bool
 ) -> None:
     text = "Heavy rains flooded twelve villages of the Batken region overnight; 340 evacuated."
     index = StoryIndex()
@@ -423,7 +423,7 @@ def test_an_item_known_by_its_link_repeats_its_own_source_only_as_a_near_copy(
         index.add(doc(n, f"Unrelated story number {n} about cotton", "Farmers harvest.", 1))
     if "second wave" in title:
         text = "Forecasters expect more rain in the Batken region tomorrow; villages on alert."
-    moved = replace(doc(100, title, text, hours=hours, source="kabar"), by_link=by_link)
+    moved = replace(doc(100, title, text, hours=hours, source="kabar"), no_own_id=no_own_id)
 
     hit = index.find(moved)
 
