@@ -483,8 +483,7 @@ SLOTS: tuple[frozenset[str], ...] = tuple(
         "agriculture education health energy+electricity+power_plant+hydropower+renewable "
         "gas+oil+fuel coal nuclear gold uranium metal mineral cotton "
         "grain+food+meat+sugar+vegetables water tourism sport science internet housing pension "
-        "salary tax customs railway road airport airline metro bus taxi army prime_minister media "
-        "ngo",
+        "salary tax customs railway road airport airline metro bus taxi prime_minister media ngo",
         # buildings and works
         "school kindergarten university hospital mosque church museum theatre stadium bridge "
         "tunnel factory hotel",
@@ -527,14 +526,35 @@ _FILLERS: dict[str, tuple[int, str]] = {
 }
 
 
+def _slot(filler: str) -> int:
+    return next(n for n, slot in enumerate(SLOTS) if filler in slot)
+
+
+#: Opposite moves that one event shows from either side: a rate read both
+#: ways ("tenge falls to 520 per dollar", "доллар вырос до 520 тенге"), a
+#: trade from either country ("Kazakhstan resumes wheat exports to Russia",
+#: "Russia resumes imports of Kazakh wheat"). Such a slot (key) tells
+#: nothing when both titles name this many fillers of another (value).
+MIRRORED: dict[int, tuple[int, int]] = {
+    _slot("increase"): (_slot("dollar"), 1),
+    _slot("export"): (_slot("russia"), 2),
+}
+
+
 def swapped(a: Signature, b: Signature) -> bool:
     """True when the titles fill a slot of :data:`SLOTS` differently: each
-    names a filler of that slot that the other does not."""
+    names a filler of that slot that the other does not (unless the slot is
+    :data:`MIRRORED` in both titles)."""
     mine, theirs = _fillers_of(a.title), _fillers_of(b.title)
     only_mine, only_theirs = mine - theirs, theirs - mine
     if not only_mine or not only_theirs:
         return False  # most pairs compared: no filler on one side that the other lacks
-    return bool({slot for slot, _ in only_mine} & {slot for slot, _ in only_theirs})
+    slots = {slot for slot, _ in only_mine} & {slot for slot, _ in only_theirs}
+    for slot in slots & MIRRORED.keys():
+        other, least = MIRRORED[slot]
+        if all(sum(n == other for n, _ in side) >= least for side in (mine, theirs)):
+            slots.discard(slot)
+    return bool(slots)
 
 
 @lru_cache(maxsize=1 << 14)
