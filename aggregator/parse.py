@@ -363,7 +363,8 @@ def _html(value: object, base: str) -> str | None:
     if not isinstance(value, str):
         return None
     _BASE.url = base
-    cleaned = _SANITIZER.clean(_CONTROL.sub("", value)).strip()
+    # Again after sanitizing, which decodes character references ("&#x202E;").
+    cleaned = _CONTROL.sub("", _SANITIZER.clean(_CONTROL.sub("", value))).strip()
     if len(cleaned) < _SHORT_HTML and not _visible(cleaned):
         return None  # "<p>&nbsp;</p>", an emptied link: the title stands in
     return cleaned or None

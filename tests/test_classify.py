@@ -322,12 +322,16 @@ def test_a_summary_listing_foreign_places_as_strongly_mentions_in_passing(
         ("Курс доллара в обменных бюро на 12 мая", "kg", ("kg",)),  # no place: the hint
         ("Ministry of Education holds meeting on preschool access", "kg", ("kg",)),
         ("Central bank keeps key rate unchanged at 14 percent", "uz", ("uz",)),
-        ("Prix du pain : hausse de 10 % dans les boulangeries", "kz", ("kz",)),
+        ("Le tarif du pain augmente de 10 % dans les boulangeries", "kz", ("kz",)),
         # No place, but no home news either: the outlet's world news.
         ("Apple представила новый iPhone 18", "kz", ()),
         ("Tesla recalls two million cars", "kz", ()),
         ("Биткоин подешевел до 60 тысяч долларов", "kz", ()),
         ("Le prix Nobel de littérature attribué à une romancière", "kz", ()),
+        # Words with another sense: key features, landed, a price abroad.
+        ("Apple представила новый iPhone 18: ключевые отличия", "kz", ()),
+        ("Самолет Boeing экстренно сел после отказа двигателя", "kz", ()),
+        ("Tesla recalls two million cars over the price of repairs", "kz", ()),
         ("Землетрясение магнитудой 6,1 произошло в Японии", "kg", ()),  # a foreign place
         ("Average salary in Mongolia reaches 2 million tugriks", "kg", ()),
         ("Кыргызстан и Казахстан договорились о поставках", "kz", ("kz", "kg")),  # tie

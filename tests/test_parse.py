@@ -420,6 +420,11 @@ def test_bidirectional_overrides_are_removed_from_titles_and_summaries() -> None
     (entry,) = rss_item("Kazakhstan \u202etxt.exe\u2066 news\u200f", "Text \u202dhere").entries
     assert entry.title == "Kazakhstan txt.exe news\u200f"  # a right-to-left mark is harmless
     assert entry.summary == "Text here"
+    # Written as character references, in escaped HTML: decoded by the sanitizer.
+    (entry,) = rss_item(
+        "Kazakhstan", "&lt;p&gt;Paid by &amp;#x202E;gpj.exe&amp;#1;&lt;/p&gt;"
+    ).entries
+    assert entry.summary == "<p>Paid by gpj.exe</p>"
 
 
 def test_relative_links_in_a_summary_are_resolved_against_the_article() -> None:

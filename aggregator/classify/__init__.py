@@ -30,7 +30,7 @@ five countries; about none, it is dropped.
 
 A source's ``country:`` hint (its home country) assigns that country only to
 an item with no evidence at all, Central Asian or foreign, and a word of home
-news (the state, prices, schools: ``home:`` in ``state-words.yaml``): a Kyrgyz
+news (the state, exchange rates, schools: ``home:`` in ``state-words.yaml``): a Kyrgyz
 outlet's "Exchange rates for 12 May" is Kyrgyz, its "Earthquake in Japan" and
 "Apple unveils a new iPhone" are dropped.
 The classifier does no I/O once built.
@@ -249,7 +249,7 @@ class StateWords:
         return (end < len(words) and words[end] in self.after) or before in self.before
 
     def home_news(self, texts: Iterable[str]) -> bool:
-        """Whether ``texts`` have a word of home news (the state, prices,
+        """Whether ``texts`` have a word of home news (the state, exchange rates,
         schools...): without one, an item that names no place is not given
         its source's country."""
         return self.home is None or any(self.home.search(fold(text).text) for text in texts)
