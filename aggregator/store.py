@@ -609,20 +609,21 @@ class Store:
 
         A story goes whole: pruning its earliest report alone would give its
         entry another representative (text, link, date) and move it up the
-        feed, as if it were new. A story that later reports keep joining is
-        still cut at twice the retention period (``before`` minus the period),
-        so that it cannot hold its items forever."""
+        feed, as if it were new. A story that later reports keep joining goes
+        whole too once its first report is twice the retention period old
+        (``before`` minus the period), so that it cannot hold its items forever."""
         cutoff, hard = _iso(before), _iso(before - (now - before))
-        stale = """date < ? AND (date < ? OR NOT EXISTS (
+        stale = """(date < ? AND NOT EXISTS (
                        SELECT 1 FROM items AS newer
-                       WHERE newer.story_id = items.story_id AND newer.date >= ?))"""
+                       WHERE newer.story_id = items.story_id AND newer.date >= ?))
+                   OR story_id IN (SELECT story_id FROM items WHERE date < ?)"""
         self._execute(
             f"""INSERT INTO pruned (source_url, guid, pruned)
                 SELECT source_url, guid, ? FROM items WHERE {stale}
                 ON CONFLICT DO NOTHING""",
-            (_iso(now), cutoff, hard, cutoff),
+            (_iso(now), cutoff, cutoff, hard),
         )
-        deleted = self._execute(f"DELETE FROM items WHERE {stale}", (cutoff, hard, cutoff)).rowcount
+        deleted = self._execute(f"DELETE FROM items WHERE {stale}", (cutoff, cutoff, hard)).rowcount
         self._execute("DELETE FROM stories WHERE id NOT IN (SELECT DISTINCT story_id FROM items)")
         self._execute("DELETE FROM pruned WHERE pruned < ?", (_iso(forget_before),))
         return int(deleted)
