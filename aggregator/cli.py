@@ -86,11 +86,17 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 def _redact(record: logging.LogRecord) -> bool:
-    """A log filter: URLs in a message lose their credentials (``types.redacted``),
-    whichever library logs them (httpx logs each request's URL as sent)."""
-    message = record.getMessage()
+    """A log filter: URLs in a message, or in its exception, lose their
+    credentials (``types.redacted``), whichever library logs them (httpx logs
+    each request's URL as sent)."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed call: logging reports it, as without the filter
+        return True
     if "@" in message and (clean := redacted(message)) != message:
         record.msg, record.args = clean, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redacted(logging.Formatter().formatException(record.exc_info))
     return True
 
 

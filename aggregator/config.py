@@ -307,13 +307,14 @@ def _sources(v: _Validator, top: Mapping[str, Any]) -> tuple[Source, ...]:
         # Names tell sources apart in status, explain and outputs: a name given
         # twice is a mistake (a block copied and not renamed, say). Unnamed
         # sources of one host share its name; an output naming it takes them all.
-        if (other := names.get(name)) is not None and (given or other[1]):
+        if (other := names.get(name.casefold())) is not None and (given or other[1]):
+            first, named = other
+            if given and named:
+                raise v.error(f"{key}.name", f"duplicate of sources[{first}].name: {name}")
             if given:
-                raise v.error(f"{key}.name", f"duplicate of sources[{other[0]}].name: {name}")
-            raise v.error(
-                f"{key}", f"needs a name: its host's, {name}, is sources[{other[0]}].name"
-            )
-        names.setdefault(name, (i, given is not None))
+                raise v.error(f"{key}.name", f"{name} is the host of sources[{first}], its name")
+            raise v.error(f"{key}", f"needs a name: its host's, {name}, is sources[{first}].name")
+        names.setdefault(name.casefold(), (i, given is not None))
         language = v.optional(entry, f"{key}.language", v.language)
         country = v.optional(entry, f"{key}.country", v.country)
         priority = v.get(entry, f"{key}.priority", v.integer, 0)

@@ -376,6 +376,10 @@ def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
             except httpx.HTTPError as e:
                 problems.append(f"{url}: {type(e).__name__}: {e}")
                 continue
+            if response.status_code >= 500:  # the hub fails: not asked again
+                problems.append(f"{url}: HTTP {response.status_code}")
+                problems.extend(f"{other}: not pinged: the hub failed" for other in urls[n + 1 :])
+                break
             if response.status_code >= 300:
                 problems.append(f"{url}: HTTP {response.status_code}")
     return problems

@@ -235,8 +235,7 @@ def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> St
 
 def superseded(members: Sequence[StoredItem]) -> set[int]:
     """The ids of the items that their own outlet gave again: the same article
-    under a tracking URL (joined by URL), its text again (by fingerprint), or
-    its headline fixed and its link with it (a near-copy,
+    under a tracking URL (joined by URL), or its headline fixed and its link with it (a near-copy,
     :data:`cluster.SAME_SOURCE_WINDOW`).
 
     Of the items of one source so linked, directly or through each other,
@@ -253,7 +252,13 @@ def superseded(members: Sequence[StoredItem]) -> set[int]:
 
     for item in members:
         earlier = by_id.get(item.joined_item) if item.joined_item is not None else None
-        if earlier is not None and earlier.source_url == item.source_url:
+        # Not the same text under another link: an article filed in two
+        # sections, whose later link is no better.
+        if (
+            earlier is not None
+            and earlier.source_url == item.source_url
+            and item.joined_by != "fingerprint"
+        ):
             group[root(item.id)] = root(earlier.id)
     groups: dict[int, list[StoredItem]] = {}
     for item in members:

@@ -548,7 +548,7 @@ class Store:
         self.ensure_source(source)
         self._execute(
             """UPDATE sources SET last_attempt = ?, failures = failures + 1, last_error = ?,
-                 next_attempt = ?, gone = CASE WHEN ? THEN ? ELSE gone END
+                 next_attempt = ?, gone = CASE WHEN ? THEN coalesce(gone, ?) ELSE gone END
                WHERE url = ?""",
             (_iso(now), error, _iso(next_attempt), gone, _iso(now), source.url),
         )
@@ -847,11 +847,15 @@ class Store:
         published id it is."""
         from .dedupe import canonical_url  # dedupe imports the classifier: only here
 
+        try:
+            canonical = canonical_url(url)
+        except ValueError:  # not a URL ("http://[::1"): an id, maybe
+            canonical = url
         rows = self._execute(
             f"""{_ITEM_SELECT} WHERE i.link = ? OR i.canonical_url = ? OR i.guid = ?
                   OR st.uid = ?
                 ORDER BY i.id""",
-            (url, canonical_url(url), url, url),
+            (url, canonical, url, url),
         ).fetchall()
         return [_stored_item(r) for r in rows]
 

@@ -191,6 +191,8 @@ def test_explain_shows_the_stored_decision(server: FeedServer, tmp_path: Path) -
     missing = runner.invoke(cli, ["explain", "--config", str(config), "https://nowhere.example/"])
     assert missing.exit_code == EXIT_NOT_FOUND  # not 1: the configuration is fine
     assert "no stored item" in missing.output
+    malformed = runner.invoke(cli, ["explain", "--config", str(config), "http://[::1"])
+    assert malformed.exit_code == EXIT_NOT_FOUND and "no stored item" in malformed.output
 
 
 def test_run_refreshes_at_once_and_stops_cleanly_on_sigterm(
@@ -430,6 +432,22 @@ def test_credentials_never_reach_the_logs_even_of_the_http_library(
     assert result.returncode == 0, result.stderr
     assert "httpx: HTTP Request: GET http://***@127.0.0.1" in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_the_log_filter_redacts_exceptions_and_lets_logging_report_a_bad_call() -> None:
+    from aggregator.cli import _redact
+
+    try:
+        raise ValueError("GET https://news:s3cret@feeds.example/rss failed")
+    except ValueError:
+        failed = logging.LogRecord("x", logging.ERROR, "f", 1, "failed", None, sys.exc_info())
+    malformed = logging.LogRecord("x", logging.WARNING, "f", 1, "value %d", ("x",), None)
+
+    assert _redact(failed) and _redact(malformed)  # no exception from the filter
+    assert failed.exc_text is not None and "s3cret" not in failed.exc_text
+    assert "https://***@feeds.example/rss" in failed.exc_text
+    with pytest.raises(TypeError):
+        malformed.getMessage()  # left for logging to report, as without the filter
 
 
 def test_a_url_error_in_the_configuration_hides_its_credentials(tmp_path: Path) -> None:

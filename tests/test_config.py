@@ -147,12 +147,18 @@ def test_a_postgresql_password_is_hidden_when_shown() -> None:
             "sources[1].name",
             "duplicate of sources[0].name: Kun",
         ),
-        # A name given to one source that another has as its host's.
+        # A name given to one source that another has as its host's, in any case.
         (
             "sources:\n  - {url: 'https://a.example/'}\n"
-            "  - {name: a.example, url: 'https://b.example/'}\n",
+            "  - {name: A.Example, url: 'https://b.example/'}\n",
             "sources[1].name",
-            "duplicate of sources[0].name: a.example",
+            "A.Example is the host of sources[0], its name",
+        ),
+        (
+            "sources:\n  - {name: Kabar, url: 'https://a.example/'}\n"
+            "  - {name: kabar, url: 'https://b.example/'}\n",
+            "sources[1].name",
+            "duplicate of sources[0].name: kabar",
         ),
         (
             "sources:\n  - {name: a.example, url: 'https://b.example/'}\n"

@@ -148,6 +148,7 @@ def test_410_gone_stops_polling_until_a_forced_refresh_finds_it_back(
     clock.now += timedelta(days=2)
     second = run(config, store, clock)
     forced = run(config, store, clock, force=True)  # still gone
+    forced_state = store.source(url)
     server.routes["/gone"] = Route(body=FEED)  # back
     clock.now += timedelta(days=2)
     third = run(config, store, clock)
@@ -159,6 +160,7 @@ def test_410_gone_stops_polling_until_a_forced_refresh_finds_it_back(
     assert forced.sources[0].status is Status.ERROR
     assert third.sources[0].status is Status.GONE
     assert back.sources[0].status is Status.OK
+    assert forced_state is not None and forced_state.gone == T0  # since the first 410
     assert after.sources[0].status is Status.NOT_DUE  # polled again, on schedule
     assert len(server.hits("/gone")) == 3
     state = store.source(url)

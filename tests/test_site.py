@@ -245,7 +245,7 @@ def test_json_feed(store: Store, tmp_path: Path) -> None:
 class Hub:
     """A WebSub hub on 127.0.0.1 that records pings."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 204) -> None:
         self.pings: list[dict[str, list[str]]] = []
         hub = self
 
@@ -253,7 +253,8 @@ class Hub:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers["Content-Length"])
                 hub.pings.append(parse_qs(self.rfile.read(length).decode()))
-                self.send_response(204)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:
@@ -317,3 +318,21 @@ def test_a_hub_that_does_not_answer_is_asked_once_not_once_per_feed(
     assert len(warnings) == 6
     assert "ReadTimeout" in warnings[0]
     assert all("not pinged: the hub failed" in w for w in warnings[1:])
+
+
+def test_a_hub_that_fails_is_asked_once(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = Hub(status=503)
+    config = make_config(
+        tmp_path, site={"base_url": "https://news.example.org/feeds/", "hub": hub.url}
+    )
+    try:
+        publish(store, config)
+    finally:
+        hub.server.shutdown()
+        hub.server.server_close()
+
+    assert len(hub.pings) == 1
+    warnings = [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
+    assert len(warnings) == 6 and "HTTP 503" in warnings[0]

@@ -578,6 +578,26 @@ def test_an_outlet_corrections_show_after_its_link_gained_tracking_parameters(
     assert again["link"] == f"{link}-khatlon"
 
 
+def test_an_article_filed_again_under_another_link_keeps_its_first_link(
+    store: Store, config: Config
+) -> None:
+    """The same text under a second link of its outlet (two sections): the
+    later link is no better, and the entry does not look updated."""
+    title = "Tajik border guards detain drug smugglers near Afghan border"
+    text = "<p>Tajikistan's border service said guards detained three smugglers in Khatlon.</p>"
+    first = entry(SOURCE_A, 1, title, summary=text, published=NOW)
+    add(store, first)
+    publish(store, config)
+    before = entries(config.output.dir / "tajikistan.xml")
+
+    filed = entry(SOURCE_A, 2, title, summary=text, published=NOW, link="https://a.example/x/9")
+    add(store, filed, now=NOW + timedelta(hours=1))
+    publish(store, config)
+
+    assert story_of_guid(store, filed.guid) == story_of_guid(store, first.guid)
+    assert entries(config.output.dir / "tajikistan.xml") == before
+
+
 def test_an_item_without_guid_nor_link_edited_is_not_published_twice(
     store: Store, config: Config
 ) -> None:
