@@ -31,7 +31,7 @@ from lxml import etree
 from . import __version__, site
 from .classify import LABELS
 from .classify.text import fold, term_tokens, tokens
-from .dedupe import canonical_url, without_tracking
+from .dedupe import without_tracking
 from .fetch import ping_hub
 from .store import Store, StoredItem
 from .types import COUNTRIES, REGION, Config, PublishReport, language_tag, without_credentials
@@ -235,13 +235,14 @@ def story_of(members: Sequence[StoredItem], priorities: Mapping[str, int]) -> St
 
 def superseded(members: Sequence[StoredItem]) -> set[int]:
     """The ids of the items that their own outlet gave again: the same article
-    under a tracking URL (joined by URL), or its headline fixed and its link with it (a near-copy,
+    under a tracking URL (joined by URL), its text again (by fingerprint), or
+    its headline fixed and its link with it (a near-copy,
     :data:`cluster.SAME_SOURCE_WINDOW`).
 
     Of the items of one source so linked, directly or through each other,
     one stands for the article: the last to change what readers see (its
-    corrections), and not a later copy that shows the same (a tracking URL
-    alone does not make the entry look updated). The others are superseded."""
+    corrections, and its link with them), and not a later copy that differs
+    by its link alone (:func:`_shown`). The others are superseded."""
     by_id = {item.id: item for item in members}
     group: dict[int, int] = {}  # item id: an item of its group, up to the group's root
 
@@ -252,13 +253,7 @@ def superseded(members: Sequence[StoredItem]) -> set[int]:
 
     for item in members:
         earlier = by_id.get(item.joined_item) if item.joined_item is not None else None
-        # Not the same text under another link: an article filed in two
-        # sections, whose later link is no better.
-        if (
-            earlier is not None
-            and earlier.source_url == item.source_url
-            and item.joined_by != "fingerprint"
-        ):
+        if earlier is not None and earlier.source_url == item.source_url:
             group[root(item.id)] = root(earlier.id)
     groups: dict[int, list[StoredItem]] = {}
     for item in members:
@@ -274,11 +269,11 @@ def superseded(members: Sequence[StoredItem]) -> set[int]:
 
 
 def _shown(item: StoredItem) -> tuple[object, ...]:
-    """What readers see of an item in its entry: its link as an article's
-    identity (another copy under an AMP, ``www.``, ``http:`` or tracking
-    variant of the same address shows nothing new, and its link is no better)."""
-    link = canonical_url(item.link).partition("://")[2] if item.link else None
-    return (item.title, item.summary, link, item.language, item.countries, item.regional)
+    """What readers see of an item in its entry, but its link: a later copy
+    that differs by its link alone (a tracking, AMP, ``www.`` or ``http:``
+    variant, another section of the site) is no better, and would only make
+    the entry look updated."""
+    return (item.title, item.summary, item.language, item.countries, item.regional)
 
 
 def publish(store: Store, config: Config) -> PublishReport:
