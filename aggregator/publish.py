@@ -2,10 +2,11 @@
 
 One Atom feed per output (a country, or ``central-asia`` for every item about
 the region) and an ``index.html`` listing them. Output is a function of the
-stored state: ``updated`` comes from the data, never from the clock (a feed's
-only never goes back from the published file's), so the same state gives
-byte-identical files, and a file whose bytes would not change is left
-untouched (its mtime stays, web servers keep answering 304).
+stored state: ``updated`` comes from the data, never from the clock (and never
+goes back from the published file's, nor stays when an entry changed:
+:func:`continued`), so the same state gives byte-identical files, and a
+file whose bytes would not change is left untouched (its mtime stays, web
+servers keep answering 304).
 Every file is written to a temporary file in the same folder, fsynced and
 renamed over the old one, so no reader ever sees half a file. Each feed is
 validated against the RFC 4287 schema before it replaces the old one.
@@ -20,8 +21,8 @@ import re
 import tempfile
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -151,6 +152,9 @@ class Story:
     uid: str
     representative: StoredItem
     others: tuple[StoredItem, ...]
+    #: The least ``updated``: the published entry's, or a second after it
+    #: when the entry changed since (:func:`continued`).
+    not_before: datetime = EPOCH
 
     @property
     def items(self) -> tuple[StoredItem, ...]:
@@ -179,7 +183,9 @@ class Story:
         text, or another outlet joining. A copy from the representative's own
         outlet (under a tracking URL, say), or another report of an outlet
         already named, is not shown, so it does not make the entry look updated."""
-        return max((self.representative.changed, *(other.first_seen for other in self.outlets)))
+        return max(
+            (self.not_before, self.representative.changed, *(o.first_seen for o in self.outlets))
+        )
 
 
 #: Stories a filtered output looks through to fill its entries.
@@ -295,10 +301,11 @@ def publish(store: Store, config: Config) -> PublishReport:
     priorities = source_priorities(config)
     listed = published_sources(store, config)
     for output in outputs(config):
-        chosen = stories(store, output, priorities, listed)
-        listing.append((output, chosen))
         path = out_dir / f"{output.slug}.xml"
-        data = atom_feed(output, chosen, config, not_before=published_updated(path))
+        before = published(path)
+        chosen = continued(stories(store, output, priorities, listed), before)
+        listing.append((output, chosen))
+        data = atom_feed(output, chosen, config, not_before=before.updated)
         validate_atom(data)
         if write(path, data):
             changed_feeds.append(feed_url(config, output.slug) or "")
@@ -331,21 +338,70 @@ def feed_url(config: Config, slug: str) -> str | None:
     return f"{config.site.base_url}{slug}.xml" if config.site.base_url else None
 
 
-def published_updated(path: Path) -> datetime:
-    """The feed-level ``updated`` of the Atom file this module wrote at
-    ``path`` (it comes before the entries), or :data:`EPOCH`."""
+@dataclass(frozen=True)
+class Published:
+    """What an Atom file of this module holds: its ``updated``, and each
+    entry's ``updated`` and :func:`_shown_entry`, by id."""
+
+    updated: datetime = EPOCH
+    entries: Mapping[str, tuple[datetime, str]] = field(default_factory=dict)
+
+
+def published(path: Path) -> Published:
+    """The Atom file at ``path`` as :class:`Published`; empty when there is
+    none (or it cannot be read: it is rewritten)."""
     try:
-        with path.open("rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return EPOCH
-    found = re.search(rb"<updated>(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z</updated>", head)
-    if found is None:
-        return EPOCH
+        root = etree.parse(str(path), _SAFE_PARSER).getroot()
+    except (OSError, etree.XMLSyntaxError):
+        return Published()
+    entries = {}
+    for entry in root.iterfind(_atom("entry")):
+        uid, at = entry.findtext(_atom("id")), _instant(entry.findtext(_atom("updated")))
+        if uid and at is not None:
+            entries[uid] = (at, _shown_entry(entry))
+    return Published(_instant(root.findtext(_atom("updated"))) or EPOCH, entries)
+
+
+_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def _instant(text: str | None) -> datetime | None:
+    """A time as :func:`site.rfc3339` writes it, or None."""
     try:
-        return datetime.fromisoformat(found[1].decode()).replace(tzinfo=UTC)
+        return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        return EPOCH
+        return None
+
+
+def continued(chosen: Sequence[Story], before: Published) -> list[Story]:
+    """The stories, each ``updated`` never earlier than its published
+    entry's, and later when the entry changed since. An entry can change
+    while none of its reports did: another report represents it (the source
+    of the one before was taken out of ``feeds.yaml``, an earlier report
+    joined), an outlet leaves its "Also reported by". Readers that go by
+    ``updated`` would keep the old text; a second after the published time
+    tells them."""
+    out = []
+    for story in chosen:
+        if (known := before.entries.get(story.uid)) is not None:
+            at, shown = known
+            if story.updated <= at:
+                same = _shown_entry(_entry(story)) == shown
+                story = replace(story, not_before=at if same else at + timedelta(seconds=1))
+        out.append(story)
+    return out
+
+
+def _shown_entry(entry: etree._Element) -> str:
+    """Everything of an Atom entry element but its ``updated``, as one string."""
+    skip = _atom("updated")
+    return repr(
+        [
+            (element.tag, sorted(element.attrib.items()), "" if len(element) else element.text)
+            for element in entry.iter()
+            if element.tag != skip
+        ]
+    )
 
 
 def atom_feed(

@@ -688,6 +688,37 @@ def test_a_feed_updated_never_goes_back_when_its_newest_story_leaves(
     assert root.findtext("a:updated", namespaces=ATOM) == "2026-11-26T12:00:00Z"
 
 
+def test_an_entry_that_changes_while_its_reports_do_not_looks_updated(
+    store: Store, tmp_path: Path, storage: str | None
+) -> None:
+    """Outlet B's earlier report represents the story; B taken out of
+    feeds.yaml, outlet A's represents it: the entry's text, link and author
+    change, though no report did. Its ``updated`` moves on, by a second."""
+    title = "Kazakhstan holds a referendum on nuclear power"
+    add(store, entry(SOURCE_A, 1, title, published=NOW))
+    add(store, entry(SOURCE_B, 2, title, published=NOW - timedelta(hours=1)),
+        now=NOW + timedelta(hours=1))  # fmt: skip
+    both = make_config(tmp_path, storage)
+    publish(store, both)
+    (before,) = entries(both.output.dir / "kazakhstan.xml")
+    only_a = parse_config(
+        {"output": {"dir": "out", "max_entries": 3},
+         "sources": [{"name": SOURCE_A.name, "url": SOURCE_A.url}],
+         **({"storage": storage} if storage else {})},
+        tmp_path / "feeds.yaml",
+    )  # fmt: skip
+
+    publish(store, only_a)
+    (after,) = entries(only_a.output.dir / "kazakhstan.xml")
+    publish(store, only_a)  # nothing changed since: nothing moves
+    (again,) = entries(only_a.output.dir / "kazakhstan.xml")
+
+    assert (before["author"], after["author"]) == ("Outlet B", "Outlet A")
+    assert before["id"] == after["id"]
+    assert (before["updated"], after["updated"]) == ("2026-11-25T13:00:00Z", "2026-11-25T13:00:01Z")
+    assert again == after
+
+
 def test_retention_prunes_old_items_and_they_never_come_back(store: Store, config: Config) -> None:
     old = entry(SOURCE_A, 1, "Kazakhstan holds a referendum on nuclear power", published=NOW)
     add(store, old)
