@@ -10,7 +10,13 @@ servers keep answering 304).
 Every file is written to a temporary file in the same folder, fsynced and
 renamed over the old one, so no reader ever sees half a file. Each feed is
 validated against the RFC 4287 schema before it replaces the old one.
-It does not fetch, classify or decide what is a duplicate."""
+It does not fetch, classify or decide what is a duplicate.
+
+Atom is built with lxml, not feedgen: feedgen 1.0 drops the ``rel`` and
+``type`` of entry links (a shadowed variable in ``FeedEntry.atom_entry``),
+cannot write ``atom:source`` or ``xml:lang`` on entries, and raises on a
+control character; the document is small enough to write directly.
+"""
 
 from __future__ import annotations
 
