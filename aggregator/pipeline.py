@@ -717,7 +717,7 @@ def _remove_unpublished(out: Path, published: set[str]) -> tuple[Path, ...]:
                 path.unlink()
                 removed.append(path)
                 log.info("removed %s: no longer published", path)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in a name (a stamp edited by hand)
             continue
     return tuple(removed)
 
