@@ -399,13 +399,17 @@ def continued(chosen: Sequence[Story], before: Published) -> list[Story]:
 
 
 def _shown_entry(entry: etree._Element) -> str:
-    """Everything of an Atom entry element but its ``updated``, as one string."""
-    skip = _atom("updated")
+    """What an Atom entry element shows a reader, as one string: its
+    language, title, link, countries and content, as for :attr:`Story.updated`.
+    Not its author and ``<source>``: an outlet renamed, or its feed moved
+    ("update feeds.yaml"), does not make every entry of it look updated."""
+    shown = {_atom(tag) for tag in ("title", "link", "category", "content")}
     return repr(
-        [
-            (element.tag, sorted(element.attrib.items()), "" if len(element) else element.text)
-            for element in entry.iter()
-            if element.tag != skip
+        [sorted(entry.attrib.items())]
+        + [
+            (element.tag, sorted(element.attrib.items()), element.text)
+            for element in entry
+            if element.tag in shown
         ]
     )
 
