@@ -363,8 +363,9 @@ def _html(value: object, base: str) -> str | None:
     if not isinstance(value, str):
         return None
     _BASE.url = base
-    # Again after sanitizing, which decodes character references ("&#x202E;").
-    cleaned = _CONTROL.sub("", _SANITIZER.clean(_CONTROL.sub("", value))).strip()
+    cleaned = _SANITIZER.clean(_CONTROL.sub("", value)).strip()
+    if "&#" in value:  # again: the sanitizer decodes character references ("&#x202E;")
+        cleaned = _CONTROL.sub("", cleaned)
     if len(cleaned) < _SHORT_HTML and not _visible(cleaned):
         return None  # "<p>&nbsp;</p>", an emptied link: the title stands in
     return cleaned or None
