@@ -578,6 +578,33 @@ def test_an_outlet_corrections_show_after_its_link_gained_tracking_parameters(
     assert again["link"] == f"{link}-khatlon"
 
 
+def test_also_reported_by_links_another_outlet_report_as_it_stands(
+    store: Store, config: Config
+) -> None:
+    """Outlet B fixed its headline, and its link with it: "Also reported by"
+    links B's article at its new address, not the one it left."""
+    text = "<p>Tajikistan's border service said guards detained three smugglers in Khatlon.</p>"
+    first = entry(SOURCE_A, 1, "Tajik border guards detain drug smugglers", summary=text,
+                  published=NOW)  # fmt: skip
+    old = "https://b.example/2026/11/tajik-border-smugglers"
+    new = "https://b.example/2026/11/tajik-border-heroin-smugglers"
+
+    def b_item(title: str, link: str) -> Entry:
+        return entry(SOURCE_B, 2, title, guid=link, link=link, summary=text,
+                     published=NOW + timedelta(hours=1))  # fmt: skip
+
+    add(store, first)
+    add(store, b_item("Tajik border guards detain smugglers", old), now=NOW + timedelta(hours=1))
+    add(store, b_item("Tajik border guards detain heroin smugglers", new),
+        now=NOW + timedelta(hours=2))  # fmt: skip
+    publish(store, config)
+
+    (story,) = entries(config.output.dir / "tajikistan.xml")
+    assert story["link"] == first.link
+    assert f'<a href="{new}">Outlet B</a>' in str(story["content"])
+    assert old not in str(story["content"])
+
+
 def test_an_article_filed_again_under_another_link_keeps_its_first_link(
     store: Store, config: Config
 ) -> None:
