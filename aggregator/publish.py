@@ -176,12 +176,11 @@ class Story:
     @property
     def outlets(self) -> tuple[StoredItem, ...]:
         """The other outlets' reports an entry names: the first of each outlet
-        other than the representative's, as it stands (not a version that a
-        correction under a new link superseded: :func:`superseded`)."""
-        gone = superseded(self.others)
+        other than the representative's (superseded versions come last:
+        :func:`story_of`)."""
         first: dict[str, StoredItem] = {}
         for other in self.others:
-            if other.source_url != self.representative.source_url and other.id not in gone:
+            if other.source_url != self.representative.source_url:
                 first.setdefault(other.source_url, other)
         return tuple(first.values())
 
