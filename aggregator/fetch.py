@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import logging
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -346,27 +347,33 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-#: Seconds a WebSub hub has to answer a ping (at most ``fetch.timeout``).
+#: Seconds a WebSub hub has to answer a ping (at most ``fetch.timeout``),
+#: and all the pings of a run together.
 HUB_TIMEOUT = 10.0
+HUB_BUDGET = 30.0
 
 
 def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
     """Tell a WebSub hub that these feeds changed (``hub.mode=publish``).
 
     Returns the problems, one per feed; a failed ping is not an error of the
-    run: subscribers still poll. A hub that cannot be reached, or does not
-    answer within :data:`HUB_TIMEOUT`, is not asked again for the other
-    feeds: a refresh (which holds the store's lock) waits for one ping at
-    most, not one per feed.
+    run: subscribers still poll. A hub that cannot be reached, answers 5xx,
+    or does not answer within :data:`HUB_TIMEOUT`, is not asked again for
+    the other feeds, and no ping starts after :data:`HUB_BUDGET`: a refresh
+    holds the store's lock meanwhile.
     """
-    problems = []
+    problems: list[str] = []
     headers = {"User-Agent": user_agent(config.contact)}
     timeout = min(config.timeout, HUB_TIMEOUT)
     # trust_env=False: HTTP_PROXY is not read, as for fetching (fetch.proxy only).
     with httpx.Client(
         timeout=timeout, headers=headers, proxy=config.proxy, trust_env=False
     ) as client:
+        deadline = time.monotonic() + HUB_BUDGET
         for n, url in enumerate(urls):
+            if n and time.monotonic() > deadline:  # the first one always goes
+                problems.extend(f"{other}: not pinged: out of time" for other in urls[n:])
+                break
             try:
                 response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})
             except httpx.TransportError as e:

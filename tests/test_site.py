@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import pytest
 from lxml import etree
 
+from aggregator import fetch
 from aggregator.classify import Classifier
 from aggregator.config import parse_config
 from aggregator.pipeline import Ingester
@@ -336,3 +337,24 @@ def test_a_hub_that_fails_is_asked_once(
     assert len(hub.pings) == 1
     warnings = [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
     assert len(warnings) == 6 and "HTTP 503" in warnings[0]
+
+
+def test_no_ping_starts_once_the_run_is_out_of_time(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub that answers, but slowly, cannot hold a refresh for a timeout per
+    feed either: the pings of a run share a budget."""
+    hub = Hub()
+    monkeypatch.setattr(fetch, "HUB_BUDGET", 0.0)  # spent at the first ping
+    config = make_config(
+        tmp_path, site={"base_url": "https://news.example.org/feeds/", "hub": hub.url}
+    )
+    try:
+        publish(store, config)
+    finally:
+        hub.server.shutdown()
+        hub.server.server_close()
+
+    assert len(hub.pings) == 1
+    warnings = [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
+    assert len(warnings) == 5 and all("not pinged: out of time" in w for w in warnings)
