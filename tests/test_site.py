@@ -266,6 +266,22 @@ class Hub:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+def hub_warnings(
+    store: Store, tmp_path: Path, hub: Hub, caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """Publish once with ``hub`` as the site's hub, then stop it; return the
+    warnings logged about it."""
+    config = make_config(
+        tmp_path, site={"base_url": "https://news.example.org/feeds/", "hub": hub.url}
+    )
+    try:
+        publish(store, config)
+    finally:
+        hub.server.shutdown()
+        hub.server.server_close()
+    return [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
+
+
 def test_websub_hub_is_pinged_for_changed_feeds_only(store: Store, tmp_path: Path) -> None:
     hub = Hub()
     config = make_config(
@@ -325,17 +341,10 @@ def test_a_hub_that_fails_is_asked_once(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = Hub(status=503)
-    config = make_config(
-        tmp_path, site={"base_url": "https://news.example.org/feeds/", "hub": hub.url}
-    )
-    try:
-        publish(store, config)
-    finally:
-        hub.server.shutdown()
-        hub.server.server_close()
+
+    warnings = hub_warnings(store, tmp_path, hub, caplog)
 
     assert len(hub.pings) == 1
-    warnings = [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
     assert len(warnings) == 6 and "HTTP 503" in warnings[0]
 
 
@@ -346,15 +355,8 @@ def test_no_ping_starts_once_the_run_is_out_of_time(
     feed either: the pings of a run share a budget."""
     hub = Hub()
     monkeypatch.setattr(fetch, "HUB_BUDGET", 0.0)  # spent at the first ping
-    config = make_config(
-        tmp_path, site={"base_url": "https://news.example.org/feeds/", "hub": hub.url}
-    )
-    try:
-        publish(store, config)
-    finally:
-        hub.server.shutdown()
-        hub.server.server_close()
+
+    warnings = hub_warnings(store, tmp_path, hub, caplog)
 
     assert len(hub.pings) == 1
-    warnings = [r.getMessage() for r in caplog.records if "WebSub hub" in r.getMessage()]
     assert len(warnings) == 5 and all("not pinged: out of time" in w for w in warnings)
