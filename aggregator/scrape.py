@@ -143,11 +143,15 @@ def _soup(source_url: str, body: bytes, headers: dict[str, str]) -> BeautifulSou
     head = body[:500]
     if head.startswith(b"<?xml") and not _LOOKS_LIKE_HTML.search(head):
         raise ParseError(source_url, "an XML document (a feed?), not an HTML page")
-    encoding = _encoding(body, headers)
-    if encoding == "utf-8":
-        # Mostly UTF-8, with stray bytes (see _encoding): replaced, not guessed.
-        body = body.decode("utf-8", errors="replace").encode("utf-8")
-    soup = BeautifulSoup(body, "lxml", from_encoding=encoding)
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            # UTF-8 but for a few stray bytes: those replaced, not another
+            # encoding guessed for the whole page (as for feeds).
+            if (text := mostly_utf8(body)) is not None:
+                body = text.encode("utf-8")
+    soup = BeautifulSoup(body, "lxml", from_encoding=_encoding(body, headers))
     for fallback in soup.find_all("noscript"):  # "enable JavaScript" notes, not content
         fallback.decompose()
     return soup
@@ -175,8 +179,6 @@ def _encoding(body: bytes, headers: dict[str, str]) -> str | None:
             body.decode("utf-8")
             return "utf-8"  # non-ASCII text that is valid UTF-8 is UTF-8
         except UnicodeDecodeError:
-            if mostly_utf8(body) is not None:
-                return "utf-8"  # but for a few stray bytes
             if (guess := _sniff_cyrillic(body)) is not None:
                 return guess
     if declared is not None:
