@@ -662,11 +662,12 @@ def publish_if_changed(store: Store, config: Config) -> PublishReport:
     with store.publishing(), store.snapshot():
         stamp = _stamp(config, store)
         try:
-            if _published(out, stamp):
+            recorded = _recorded(out)
+            if _published(out, stamp, recorded):
                 return PublishReport(written=(), unchanged=())
             report = publish(store, config)
             current = report.written + report.unchanged
-            removed = _remove_unpublished(out, {path.name for path in current})
+            removed = _remove_unpublished(out, {path.name for path in current}, recorded)
             report = replace(report, removed=removed)
             files = "".join(f"{_file_hash(path)} {path.name}\n" for path in current)
             write_atomic(out / STAMP, (stamp + files).encode("utf-8"))
@@ -676,19 +677,33 @@ def publish_if_changed(store: Store, config: Config) -> PublishReport:
     return report
 
 
-def _published(out: Path, stamp: str) -> bool:
-    """True when ``out`` holds what publishing from ``stamp`` wrote: the stamp
-    file names each file with its hash, so a file deleted or damaged since
-    is written again."""
+#: The stamp file's first line, and the files it lists as (hash, name).
+Recorded = tuple[str, list[tuple[str, str]]]
+
+
+def _recorded(out: Path) -> Recorded | None:
+    """The stamp file in ``out``: its first line (what the files were
+    published from), and each file it lists with its hash, as (hash, name);
+    None without one."""
     try:
         recorded = (out / STAMP).read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
-        return False
+        return None
     head, _, files = recorded.partition("\n")
-    if f"{head}\n" != stamp or not files:
+    lines = (line.partition(" ") for line in files.splitlines())
+    return f"{head}\n", [(digest, name) for digest, _, name in lines]
+
+
+def _published(out: Path, stamp: str, recorded: Recorded | None) -> bool:
+    """True when ``out`` holds what publishing from ``stamp`` wrote: the stamp
+    file (``recorded``) names each file with its hash, so a file deleted or
+    damaged since is written again."""
+    if recorded is None:
         return False
-    for line in files.splitlines():
-        digest, _, name = line.partition(" ")
+    head, files = recorded
+    if head != stamp or not files:
+        return False
+    for digest, name in files:
         try:
             if _file_hash(out / name) != digest:
                 return False
@@ -697,18 +712,16 @@ def _published(out: Path, stamp: str) -> bool:
     return True
 
 
-def _remove_unpublished(out: Path, published: set[str]) -> tuple[Path, ...]:
-    """Delete the files the last publication wrote (the stamp lists them) that
-    this one did not: an output taken out of ``feeds.yaml``, JSON feeds turned
-    off. A stale feed would be served for ever, frozen; gone, it tells feed
-    readers so. A file changed since it was written is not ours any more: kept."""
-    try:
-        recorded = (out / STAMP).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ()
-    removed = []
-    for line in recorded.partition("\n")[2].splitlines():
-        digest, _, name = line.partition(" ")
+def _remove_unpublished(
+    out: Path, published: set[str], recorded: Recorded | None
+) -> tuple[Path, ...]:
+    """Delete the files the last publication wrote (the stamp, ``recorded``,
+    lists them) that this one did not: an output taken out of ``feeds.yaml``,
+    JSON feeds turned off. A stale feed would be served for ever, frozen;
+    gone, it tells feed readers so. A file changed since it was written is
+    not ours any more: kept."""
+    removed: list[Path] = []
+    for digest, name in recorded[1] if recorded else ():
         if not name or name in published or "/" in name or name.startswith("."):
             continue
         path = out / name
