@@ -137,9 +137,8 @@ def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
         # The failures are the errors -q prints: from cron, mailed. A failing
         # source is retried less and less often (failure backoff), and so is
         # its line printed.
-        for failed in report.sources:
-            if failed.status is Status.ERROR:
-                click.echo(f"error: {failed.source.name}: {failed.error}", err=True)
+        for failed in report.failures:
+            click.echo(f"error: {failed.source.name}: {failed.error}", err=True)
     if stopped_by:
         sys.exit(128 + stopped_by[0])
 
@@ -189,9 +188,8 @@ def run(config_path: Path) -> None:
         # A check in which no source was due is routine: seen with -v only.
         fetched = any(r.status not in (Status.NOT_DUE, Status.GONE) for r in report.sources)
         log.log(logging.WARNING if fetched else logging.INFO, _summary_line(report, cfg))
-        for failed in report.sources:  # which ones, and why: the summary only counts them
-            if failed.status is Status.ERROR:
-                log.warning("%s failed: %s", failed.source.name, failed.error)
+        for failed in report.failures:  # which ones, and why: the summary only counts them
+            log.warning("%s failed: %s", failed.source.name, failed.error)
 
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(

@@ -419,5 +419,6 @@ class RunReport:
     seconds: float
 
     @property
-    def failed(self) -> int:
-        return sum(r.status is Status.ERROR for r in self.sources)
+    def failures(self) -> tuple[SourceReport, ...]:
+        """The sources that failed this time."""
+        return tuple(r for r in self.sources if r.status is Status.ERROR)
