@@ -374,19 +374,16 @@ def ping_hub(hub: str, urls: list[str], config: FetchConfig) -> list[str]:
             if n and time.monotonic() > deadline:  # the first one always goes
                 problems.extend(f"{other}: not pinged: out of time" for other in urls[n:])
                 break
+            hub_failed = False
             try:
                 response = client.post(hub, data={"hub.mode": "publish", "hub.url": url})
-            except httpx.TransportError as e:
-                problems.append(f"{url}: {type(e).__name__}: {e}")
-                problems.extend(f"{other}: not pinged: the hub failed" for other in urls[n + 1 :])
-                break
+                if response.status_code >= 300:
+                    problems.append(f"{url}: HTTP {response.status_code}")
+                    hub_failed = response.status_code >= 500
             except httpx.HTTPError as e:
                 problems.append(f"{url}: {type(e).__name__}: {e}")
-                continue
-            if response.status_code >= 500:  # the hub fails: not asked again
-                problems.append(f"{url}: HTTP {response.status_code}")
+                hub_failed = isinstance(e, httpx.TransportError)  # unreachable, or silent
+            if hub_failed:  # not asked again
                 problems.extend(f"{other}: not pinged: the hub failed" for other in urls[n + 1 :])
                 break
-            if response.status_code >= 300:
-                problems.append(f"{url}: HTTP {response.status_code}")
     return problems
