@@ -27,7 +27,7 @@ from . import __version__
 from .classify import LABELS, Classifier
 from .config import load_config
 from .errors import ConfigError, OutputError, StoreError, WorkersDied
-from .lock import Locked, refresh_lock
+from .lock import Locked, Wait, refresh_lock
 from .pipeline import give_names, publish_if_changed, reclassify_all
 from .pipeline import refresh as run_refresh
 from .publish import outputs, published_sources, source_priorities, stories, story_of
@@ -124,13 +124,16 @@ def refresh(ctx: click.Context, config_path: Path, force: bool) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
-    try:
-        with _locked(config), _open(config) as store, _progress(ctx, config) as progress:
-            report = run_refresh(config, store, force=force, progress=progress, stop=stop)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    # A preview or reclassify that an editor started is waited for; a signal
+    # while waiting stops the refresh as it would before any work.
+    with _locked(config, "refresh", wait=_for_hand_commands, quiet=ctx.obj["quiet"]):
+        previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+        try:
+            with _open(config) as store, _progress(ctx, config) as progress:
+                report = run_refresh(config, store, force=force, progress=progress, stop=stop)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     if not ctx.obj["quiet"]:
         _print_report(report, config)
     else:
@@ -171,7 +174,10 @@ def run(config_path: Path) -> None:
             log.error("keeping the previous configuration: %s", e)
         cfg = current["config"]
         try:
-            with refresh_lock(cfg.storage), _store_or_raise(cfg) as store:
+            with (
+                refresh_lock(cfg.storage, _for_hand_commands, command="run"),
+                _store_or_raise(cfg) as store,
+            ):
                 report = run_refresh(cfg, store, stop=stop)
         except Locked as e:
             log.warning("skipping this check: %s", e)
@@ -318,7 +324,7 @@ def reclassify(ctx: click.Context, config_path: Path) -> None:
     """Classify every stored item again, with the current gazetteer and
     feeds.yaml rules, and publish. Use after changing classify: rules."""
     config = _load(config_path)
-    with _locked(config), _open(config) as store:
+    with _locked(config, "reclassify", wait=HAND_WAIT), _open(config) as store:
         with store.transaction():
             if give_names(store, config.sources):
                 store.bump_generation()
@@ -369,7 +375,7 @@ def preview(config_path: Path, limit: int) -> None:
     config = _load(config_path)
     _exit_unless_stored(config)
     # It writes (then rolls back): after the refresh in progress, if any.
-    with _locked(config, wait=PREVIEW_WAIT), _open(config) as store, store.rolled_back():
+    with _locked(config, "preview", wait=HAND_WAIT), _open(config) as store, store.rolled_back():
         give_names(store, config.sources)
         total, changed = reclassify_all(store, config)
         click.echo(f"{total} stored items; {changed} would change country with these rules")
@@ -408,19 +414,29 @@ def _progress(
         yield lambda report: bar.update(1)
 
 
-#: Seconds ``preview`` waits for a refresh in progress to end.
-PREVIEW_WAIT = 300
+#: Seconds the commands an editor runs by hand (``preview``, ``reclassify``)
+#: wait for the store's lock; and a refresh, or the daemon's check, for them.
+#: A refresh does not wait for another refresh: the next run will do its work.
+HAND_WAIT = 300
+HAND_COMMANDS = frozenset({"preview", "reclassify"})
+
+
+def _for_hand_commands(holder: str) -> float:
+    """How long a refresh waits for the lock held by ``holder``."""
+    return HAND_WAIT if holder in HAND_COMMANDS else 0
 
 
 @contextmanager
-def _locked(config: Config, wait: float = 0) -> Iterator[None]:
-    """The store's lock, waiting up to ``wait`` seconds for it, or exit with EXIT_LOCKED."""
+def _locked(config: Config, command: str, wait: Wait = 0, quiet: bool = False) -> Iterator[None]:
+    """The store's lock, for ``command``, waiting for it as :func:`.lock.exclusive`
+    says, or exit with EXIT_LOCKED."""
 
     def waiting(reason: str) -> None:
-        click.echo(f"{reason}: waiting for it to end (at most {wait:g} s)", err=True)
+        if not quiet:
+            click.echo(f"{reason}: waiting for it to end (at most {HAND_WAIT} s)", err=True)
 
     try:
-        with refresh_lock(config.storage, wait, waiting):
+        with refresh_lock(config.storage, wait, waiting, command):
             yield
     except Locked as e:
         click.echo(f"error: {e}; not starting another", err=True)

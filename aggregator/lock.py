@@ -4,8 +4,10 @@
 
 ``flock`` locks belong to the open file, so the kernel releases the lock of a
 process that dies, however it dies: a lock left by a killed run is recovered
-by the next one without any clean-up. The file also holds the holder's pid,
-for the message a second run prints.
+by the next one without any clean-up. The file also holds the holder's pid
+and command ("1234 preview"), for the message a second run prints, and so
+that a refresh can wait for a command an editor runs by hand (``preview``,
+``reclassify``) instead of giving up at once: see :func:`exclusive`.
 """
 
 from __future__ import annotations
@@ -29,16 +31,21 @@ class Locked(AggregatorError):
 POLL = 0.2
 
 
+#: How long to wait for the lock, by the holder's command ("" when unknown).
+Wait = float | Callable[[str], float]
+
+
 def refresh_lock(
     storage: Path | PostgresURL,
-    wait: float = 0,
+    wait: Wait = 0,
     waiting: Callable[[str], None] | None = None,
+    command: str = "refresh",
 ) -> AbstractContextManager[None]:
     """The lock a refresh holds: the SQLite store's lock file; none for
     PostgreSQL, where several workers may refresh at once. See :func:`exclusive`."""
     if isinstance(storage, PostgresURL):
         return nullcontext()
-    return exclusive(lock_path(storage), wait, waiting)
+    return exclusive(lock_path(storage), wait, waiting, command)
 
 
 def lock_path(storage: Path) -> Path:
@@ -48,11 +55,15 @@ def lock_path(storage: Path) -> Path:
 
 @contextmanager
 def exclusive(
-    path: Path, wait: float = 0, waiting: Callable[[str], None] | None = None
+    path: Path,
+    wait: Wait = 0,
+    waiting: Callable[[str], None] | None = None,
+    command: str = "",
 ) -> Iterator[None]:
-    """Hold the lock at ``path`` for the duration of the block; if another
-    process holds it, wait up to ``wait`` seconds for it, calling ``waiting``
-    once with the reason (naming the holder).
+    """Hold the lock at ``path`` for the duration of the block, as ``command``;
+    if another process holds it, wait up to ``wait`` seconds for it (or
+    ``wait(its command)``), calling ``waiting`` once with the reason (naming
+    the holder).
 
     Raises:
         Locked: another process holds it, still after ``wait`` (the message names its pid).
@@ -64,14 +75,17 @@ def exclusive(
     except OSError as e:
         raise StoreError(f"{path}: cannot create the store's lock file ({e.strerror})") from e
     try:
-        deadline = time.monotonic() + wait
+        deadline = None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError as e:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-                reason = f"{path}: another aggregator (pid {holder}) is running"
+                pid, held_by = holder(fd)
+                who = f"pid {pid}, {held_by}" if held_by else f"pid {pid}"
+                reason = f"{path}: another aggregator ({who}) is running"
+                if deadline is None:
+                    deadline = time.monotonic() + (wait(held_by) if callable(wait) else wait)
                 if time.monotonic() >= deadline:
                     raise Locked(reason) from e
                 if waiting is not None:
@@ -79,10 +93,17 @@ def exclusive(
                     waiting = None
                 time.sleep(POLL)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {command}".strip().encode() + b"\n", 0)
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def holder(fd: int) -> tuple[str, str]:
+    """The pid ("?" if unknown) and command ("" if unknown: written by an
+    older version, or not yet) of the lock file's holder."""
+    pid, _, command = os.pread(fd, 64, 0).decode("ascii", "replace").strip().partition(" ")
+    return pid or "?", command.strip()

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import EXIT_LOCKED, cli
@@ -21,10 +22,20 @@ HOLD_LOCK = """
 import sys, time
 from pathlib import Path
 from aggregator.lock import exclusive
-with exclusive(Path(sys.argv[1])):
+with exclusive(Path(sys.argv[1]), command=sys.argv[2] if len(sys.argv) > 2 else ""):
     print("locked", flush=True)
-    time.sleep(60)
+    time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 60)
 """
+
+
+def hold_lock(lock: Path, command: str = "", seconds: float = 60) -> subprocess.Popen[str]:
+    """A process holding ``lock`` as ``command`` for ``seconds``, once it has it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock), command, str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
 
 
 def refresh(config: Path) -> subprocess.CompletedProcess[str]:
@@ -53,14 +64,12 @@ def test_a_second_refresh_exits_at_once_while_one_runs(server: FeedServer, tmp_p
 def test_a_lock_left_by_a_killed_process_is_recovered(server: FeedServer, tmp_path: Path) -> None:
     config = write_config(tmp_path, [{"url": server.serve("/f", b"<rss/>")}])
     lock = lock_path(tmp_path / "aggregator.sqlite")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder = hold_lock(lock, "refresh")
     assert refresh(config).returncode == EXIT_LOCKED
 
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)
+    assert holder.stdout is not None
     holder.stdout.close()
 
     assert lock.exists()  # the file stays; the lock went with the process
@@ -142,10 +151,7 @@ def test_preview_waits_for_the_refresh_in_progress(server: FeedServer, tmp_path:
     config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
     assert refresh(config).returncode == 0
     lock = lock_path(tmp_path / "aggregator.sqlite")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder = hold_lock(lock, "refresh")
     preview = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "preview", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -153,16 +159,63 @@ def test_preview_waits_for_the_refresh_in_progress(server: FeedServer, tmp_path:
     try:
         assert preview.stderr is not None
         waiting = preview.stderr.readline()
-        assert f"another aggregator (pid {holder.pid}) is running: waiting" in waiting
+        assert f"another aggregator (pid {holder.pid}, refresh) is running: waiting" in waiting
         assert preview.poll() is None
     finally:
         holder.kill()  # the refresh ends
         holder.wait(timeout=10)
+        assert holder.stdout is not None
         holder.stdout.close()
     out, _ = preview.communicate(timeout=60)
 
     assert preview.returncode == 0
     assert "5 stored items" in out
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_refresh_waits_for_a_preview_or_reclassify_but_not_for_a_refresh(
+    server: FeedServer, tmp_path: Path, quiet: bool
+) -> None:
+    """An editor's preview used to make the cron refresh exit 75 ("locked"),
+    which cron mails: a refresh now waits for the commands run by hand, and
+    with -q says nothing while it waits."""
+    url = server.serve("/fr.xml", (DATA / "feeds" / "fr_rss.xml").read_bytes())
+    config = write_config(tmp_path, [{"name": "Courrier", "url": url}])
+    lock = lock_path(tmp_path / "aggregator.sqlite")
+    command = [sys.executable, "-m", "aggregator", *(["-q"] if quiet else []), "refresh"]
+
+    holder = hold_lock(lock, "preview", seconds=1.5)
+    started = time.monotonic()
+    waited = subprocess.run(
+        [*command, "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    elapsed = time.monotonic() - started
+    holder.wait(timeout=10)
+    assert holder.stdout is not None
+    holder.stdout.close()
+
+    assert waited.returncode == 0, waited.stderr
+    assert elapsed >= 1  # it waited for the preview to end
+    assert (tmp_path / "output" / "kyrgyzstan.xml").exists()
+    if quiet:
+        assert waited.stderr == ""
+    else:
+        assert f"(pid {holder.pid}, preview) is running: waiting for it" in waited.stderr
+
+    holder = hold_lock(lock, "refresh")
+    try:
+        started = time.monotonic()
+        second = subprocess.run(
+            [*command, "--config", str(config)], capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == EXIT_LOCKED
+        assert time.monotonic() - started < 10
+        assert f"another aggregator (pid {holder.pid}, refresh) is running" in second.stderr
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        assert holder.stdout is not None
+        holder.stdout.close()
 
 
 def test_a_progress_bar_on_a_terminal_for_many_sources(server: FeedServer, tmp_path: Path) -> None:
