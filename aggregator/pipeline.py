@@ -403,23 +403,47 @@ async def _refresh_claimed(
 ) -> SourceReport:
     url = (state.moved_to if state else None) or source.url
     validators = state.validators if state else Validators()
-    try:
+    known: dict[str, str] = {}
+
+    async def attempt(
+        url: str, validators: Validators
+    ) -> tuple[FetchResult, PreparedSource | None]:
         result = await fetcher.fetch(url, validators)
+        if result.not_modified:
+            return result, None
+        known.update(store.content_hashes(source.url))
+        return result, await _prepare(workers, source, result, clock(), known)
+
+    try:
+        back = None
+        try:
+            result, prepared = await attempt(url, validators)
+        except SourceError as e:
+            if url == source.url:
+                raise
+            # A permanent redirect can be a mistake (a site's new home page, a
+            # parked domain): where it sent us fails, so try feeds.yaml's URL.
+            # If that works, the move is forgotten (or replaced by its own).
+            log.info("source=%s: %s failed (%s); trying feeds.yaml's URL", redacted(source.url),
+                     redacted(url), e.reason)  # fmt: skip
+            back = f"the address it had moved to failed ({e.reason}): fetched from feeds.yaml's URL"
+            url = source.url
+            result, prepared = await attempt(url, Validators())
         note = f"moved permanently to {redacted(result.moved_to)}: update feeds.yaml" if (
             result.moved_to and result.moved_to != url
-        ) else None  # fmt: skip
-        if result.not_modified:
+        ) else back  # fmt: skip
+        # Fetched from feeds.yaml's URL: its redirect, or none, is the move now.
+        forget = url == source.url
+        if prepared is None:
             with store.transaction():
                 now = clock()
                 next_attempt = after_success(now, policy, result.max_age)
                 store.record_success(
                     source, result.validators, now, None,
-                    next_attempt=next_attempt, moved_to=result.moved_to,
+                    next_attempt=next_attempt, moved_to=result.moved_to, forget_move=forget,
                 )  # fmt: skip
             report = SourceReport(source, Status.NOT_MODIFIED, note=note)
         else:
-            known = store.content_hashes(source.url)
-            prepared = await _prepare(workers, source, result, clock(), known)
             with store.transaction():
                 store.ensure_source(source)
                 counts = ingester.store(source.url, prepared.fresh, clock(), known)
@@ -427,7 +451,7 @@ async def _refresh_claimed(
                 next_attempt = after_success(now, policy, result.max_age, prepared.feed.ttl)
                 store.record_success(
                     source, result.validators, now, prepared.feed,
-                    next_attempt=next_attempt, moved_to=result.moved_to,
+                    next_attempt=next_attempt, moved_to=result.moved_to, forget_move=forget,
                 )  # fmt: skip
             report = SourceReport(
                 source,

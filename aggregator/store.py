@@ -511,15 +511,18 @@ class Store:
         *,
         next_attempt: datetime | None = None,
         moved_to: str | None = None,
+        forget_move: bool = False,
     ) -> None:
         """A fetch succeeded (changed or not); ``feed`` is None when nothing was
-        parsed, ``moved_to`` set when the source redirected permanently."""
+        parsed, ``moved_to`` set when the source redirected permanently. With
+        ``forget_move`` (the fetch was from feeds.yaml's URL), ``moved_to``
+        replaces the move stored, even with none."""
         self.ensure_source(source)
         self._execute(
             """UPDATE sources SET etag = ?, last_modified = ?, body_hash = ?,
                  last_attempt = ?, last_success = ?, failures = 0, last_error = NULL,
                  gone = NULL, title = coalesce(?, title), link = coalesce(?, link),
-                 next_attempt = ?, moved_to = coalesce(?, moved_to)
+                 next_attempt = ?, moved_to = CASE WHEN ? THEN ? ELSE coalesce(?, moved_to) END
                WHERE url = ?""",
             (
                 validators.etag,
@@ -530,6 +533,8 @@ class Store:
                 feed.title if feed else None,
                 feed.link if feed else None,
                 _iso(next_attempt),
+                forget_move,
+                moved_to,
                 moved_to,
                 source.url,
             ),

@@ -185,6 +185,58 @@ def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
     assert "moved permanently" not in (config.path.read_text())  # feeds.yaml untouched
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        Route(body=b"not found", status=404),  # the new address went away
+        Route(body=b"<html><body>Welcome to our new site</body></html>"),  # not a feed
+    ],
+)
+def test_a_permanent_redirect_that_stops_working_is_forgotten(
+    server: FeedServer, setup: Setup, clock: Clock, broken: Route
+) -> None:
+    """A 301 was followed for ever, even once its target failed (a parked
+    domain, a site's new home page): the source failed until an editor
+    changed feeds.yaml, and no command could reset it. Where the move fails,
+    feeds.yaml's URL is tried again, and the move forgotten if it works."""
+    server.serve("/new", FEED)
+    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
+    config, store = setup(old)
+    run(config, store, clock)
+    server.routes["/new"] = broken
+    server.routes["/old"] = Route(body=FEED)  # feeds.yaml's URL works again
+
+    clock.now += timedelta(days=1)
+    report = run(config, store, clock)
+
+    (source,) = report.sources
+    assert source.status in (Status.OK, Status.NOT_MODIFIED), source.error
+    assert source.note is not None and source.note.startswith("the address it had moved to failed")
+    state = store.source(old)
+    assert state is not None and state.moved_to is None and state.failures == 0
+    clock.now += timedelta(days=1)
+    run(config, store, clock)
+    assert (len(server.hits("/old")), len(server.hits("/new"))) == (3, 2)  # not /new again
+
+
+def test_a_permanent_redirect_whose_target_fails_still_fails_if_feeds_yaml_url_redirects_there(
+    server: FeedServer, setup: Setup, clock: Clock
+) -> None:
+    new = server.serve("/new", FEED)
+    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
+    config, store = setup(old)
+    run(config, store, clock)
+    server.routes["/new"] = Route(body=b"", status=503)
+
+    clock.now += timedelta(days=1)
+    report = run(config, store, clock)
+
+    assert report.sources[0].status is Status.ERROR
+    assert "503" in (report.sources[0].error or "")
+    state = store.source(old)
+    assert state is not None and state.moved_to == new and state.failures == 1
+
+
 def test_a_temporary_redirect_changes_nothing(
     server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
