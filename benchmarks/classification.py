@@ -28,6 +28,7 @@ class Labelled:
     title: str
     summary: str | None
     expected: frozenset[str]  # country codes, "region"; empty = drop
+    hint: str | None = None  # the source's country: (the audit set's source_country)
 
 
 @dataclass
@@ -66,6 +67,7 @@ def load(name: str) -> list[Labelled]:
             str(i["title"]),
             i.get("summary") if isinstance(i.get("summary"), str) else None,  # type: ignore[arg-type]
             frozenset(str(x).lower() for x in i["expected"]) - {"drop"},  # type: ignore[union-attr]
+            i.get("source_country"),  # type: ignore[arg-type]
         )
         for i in raw
     ]
@@ -76,7 +78,7 @@ def evaluate(items: list[Labelled], classifier: Classifier) -> Score:
     for item in items:
         entry = Entry(source_url="eval:", guid=item.title, link=None, title=item.title,
                       summary=item.summary)  # fmt: skip
-        result = classifier.classify(entry)
+        result = classifier.classify(entry, item.hint)
         got = set(result.countries)
         want = {x for x in item.expected if x in COUNTRIES}
         score.items += 1
@@ -97,7 +99,12 @@ def evaluate(items: list[Labelled], classifier: Classifier) -> Score:
     return score
 
 
-SETS = ("real-headlines.json", "synthetic-expected-labels.json", "headlines-eval.json")
+SETS = (
+    "real-headlines.json",
+    "synthetic-expected-labels.json",
+    "headlines-eval.json",
+    "adversarial.json",
+)
 
 
 def scores(classifier: Classifier | None = None) -> Iterator[tuple[str, Score]]:

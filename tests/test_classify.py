@@ -215,30 +215,62 @@ def test_gazetteer_forms_have_one_label() -> None:
     assert {f: sorted(labels) for f, labels in forms.items() if len(labels) > 1} == {}
 
 
-def labelled_items() -> list[tuple[str, str | None, list[str]]]:
+CYCLISTS = "the Astana cycling team, by its short name"
+#: Items of the audit set (adversarial.json) still given a wrong country, and
+#: why: no word list can tell them apart (a test fails once one is mended).
+KNOWN_WRONG = {
+    "Uyghur and Kazakh workers moved to factories across China under labour transfer scheme":
+        "Kazakhs of Xinjiang, but only China is named: not a place where Kazakhs are a minority",
+    "How To Make Uzbek Osh At Home": "a recipe: the Uzbek dish, not Uzbekistan",
+    "Bukhara named among Asia's 50 Best Restaurants again": "a restaurant in Delhi",
+    "Fitzrovia's Samarkand wins Michelin Bib Gourmand": "a restaurant in London",
+    "Astana rider wins Tour de France stage in the Pyrenees": CYCLISTS,
+    "Astana's Lopez abandons Vuelta after crash": CYCLISTS,
+    "Cyclisme : Astana recrute un sprinteur italien": CYCLISTS,
+    "Ronaldo becomes highest-paid athlete with $260m salary":
+        "from a source in Kazakhstan, names no place, has a word of home news (salary)",
+}  # fmt: skip
+
+
+def labelled_items() -> list[tuple[str, str | None, list[str], str | None]]:
     real = json.loads((DATA / "real-headlines.json").read_text(encoding="utf-8"))
     synthetic = json.loads((DATA / "synthetic-expected-labels.json").read_text(encoding="utf-8"))
     evaluation = json.loads((DATA / "headlines-eval.json").read_text(encoding="utf-8"))
-    items = [(i["title"], None, i["expected"]) for i in real["items"]]
+    audit = json.loads((DATA / "adversarial.json").read_text(encoding="utf-8"))
+    items = [(i["title"], None, i["expected"], None) for i in real["items"]]
     for feed in synthetic["feeds"].values():
-        items += [(i["title"], None, i["expected"]) for i in feed["items"]]
-    items += [(i["title"], i.get("summary"), i["expected"]) for i in evaluation["items"]]
+        items += [(i["title"], None, i["expected"], None) for i in feed["items"]]
+    items += [(i["title"], i.get("summary"), i["expected"], None) for i in evaluation["items"]]
+    items += [
+        (i["title"], i.get("summary"), i["expected"], i.get("source_country"))
+        for i in audit["items"]
+    ]
     return items
 
 
-@pytest.mark.parametrize(("title", "summary", "expected"), labelled_items())
-def test_no_false_country(title: str, summary: str | None, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("title", "summary", "expected", "hint"),
+    [
+        pytest.param(*item, marks=pytest.mark.xfail(reason=KNOWN_WRONG[item[0]], strict=True))
+        if item[0] in KNOWN_WRONG
+        else item
+        for item in labelled_items()
+    ],
+)
+def test_no_false_country(
+    title: str, summary: str | None, expected: list[str], hint: str | None
+) -> None:
     """Every country found is a labelled one: a wrong country is the error readers see."""
-    countries = CLASSIFIER.classify(entry(title, summary)).countries
+    countries = CLASSIFIER.classify(entry(title, summary), hint).countries
     assert set(countries) <= {label.lower() for label in expected}
 
 
 def test_recall_on_the_labelled_sets() -> None:
     """Most labelled countries are found (misses: items naming no place, ambiguity)."""
     found = wanted = 0
-    for title, summary, expected in labelled_items():
+    for title, summary, expected, hint in labelled_items():
         want = {x.lower() for x in expected} - {"drop", "region"}
-        found += len(want & set(CLASSIFIER.classify(entry(title, summary)).countries))
+        found += len(want & set(CLASSIFIER.classify(entry(title, summary), hint).countries))
         wanted += len(want)
     assert found / wanted >= 0.88
 
