@@ -187,6 +187,9 @@ class Signature:
     #: and Central Asian capitals as their country too ("@kz": Astana and
     #: Nur-Sultan, Ashgabat and Ашхабад agree).
     places: frozenset[str] = frozenset()
+    #: Whether the text gives a number as approximate ("about 300", "около
+    #: 300"): another outlet's figure may then differ (:func:`conflicting`).
+    vague: bool = False
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -205,17 +208,21 @@ class Signature:
     def dumps(self) -> str:
         return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places)]
+             sorted(self.title_numbers), sorted(self.places), self.vague]
         )  # fmt: skip
 
     @classmethod
     def loads(cls, text: str) -> Signature:
-        features, title, *rest = json.loads(text)
+        # Signatures stored before a field was added lack it: its default.
+        features, title, numbers, title_numbers, *rest = json.loads(text)
         # Interned: an index holds thousands of signatures made of the same words.
         return cls(
             tuple(map(sys.intern, features)),
             tuple(map(sys.intern, title)),
-            *(frozenset(part) for part in rest),
+            frozenset(numbers),
+            frozenset(title_numbers),
+            frozenset(rest[0]) if rest else frozenset(),
+            bool(rest[1]) if len(rest) > 1 else False,
         )
 
 
@@ -237,7 +244,34 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
         numbers=frozenset(n for n in _folded_numbers(folded, words) if _telling(n)),
         title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
+        vague=_vague(words),
     )
+
+
+#: Words that give the number after them as approximate, in folded text
+#: ("about 300", "près de 1 000", "около 300"); not "до" nor "up to" alone:
+#: "вырос до 528" is exact.
+_VAGUE_WORDS = frozenset(
+    "about around nearly almost some over roughly approximately environ quelque quelques "
+    "около почти более свыше порядка примерно больше несколько".split()
+)
+_VAGUE_PAIRS = frozenset(
+    {"more than", "at least", "an estimated", "pres de", "plus de", "au moins", "не менее"}
+)
+_VAGUE_LAST = frozenset(pair.split()[1] for pair in _VAGUE_PAIRS)
+_VAGUE_ANY = _VAGUE_WORDS | _VAGUE_LAST
+
+
+def _vague(words: list[str]) -> bool:
+    """Whether a folded text's words (:func:`_words`: numbers among them, in
+    order) give a number as approximate (:data:`_VAGUE_WORDS`)."""
+    if _VAGUE_ANY.isdisjoint(words):
+        return False  # most texts: decided in C
+    for i, word in enumerate(words[:-1]):
+        if word in _VAGUE_WORDS or (i and f"{words[i - 1]} {word}" in _VAGUE_PAIRS):
+            if words[i + 1][0].isdigit():
+                return True
+    return False
 
 
 def features(title: str, summary: str | None) -> frozenset[str]:
@@ -453,7 +487,8 @@ class Hit:
 def conflicting(a: Doc, b: Doc) -> bool:
     """True when two items cannot be one story whatever their words: too far
     apart in time, titles with different numbers ("rate on 12 May" and "on 13
-    May"), texts with two or more telling numbers each and none in common,
+    May"), texts with telling numbers and none in common (two or more each
+    if either gives one as approximate),
     titles naming different places (Ashgabat and Turkmenabat), or items about
     different countries (Tokayev and Mirziyoyev each received at the Élysée)."""
     if abs(a.at - b.at) > WINDOW:
@@ -461,8 +496,12 @@ def conflicting(a: Doc, b: Doc) -> bool:
     x, y = a.signature, b.signature
     if x.title_numbers and y.title_numbers and not x.title_numbers & y.title_numbers:
         return True
-    if len(x.numbers) >= 2 and len(y.numbers) >= 2 and not x.numbers & y.numbers:
-        return True
+    if x.numbers and y.numbers and not x.numbers & y.numbers:
+        # Different figures: different events ("3 killed", "30 killed"; the
+        # rate of Monday, of Tuesday), unless one is approximate ("about 300",
+        # "312"), where two or more each, none shared, still tell.
+        if not (x.vague or y.vague) or (len(x.numbers) >= 2 and len(y.numbers) >= 2):
+            return True
     if a.countries and b.countries and not any(c in b.countries for c in a.countries):
         return True
     return bool(x.places and y.places and not x.places & y.places)
@@ -479,12 +518,11 @@ def conflicting(a: Doc, b: Doc) -> bool:
 SLOTS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (
-        # sectors, ministries, goods (and the prime minister's office)
+        # sectors, ministries, goods (and the prime minister's office), buildings and works
         "agriculture education health energy+electricity+power_plant+hydropower+renewable "
-        "gas+oil+fuel coal nuclear gold uranium metal mineral cotton "
+        "gas oil+fuel coal nuclear gold uranium metal mineral cotton "
         "grain+food+meat+sugar+vegetables water tourism sport science internet housing pension "
-        "salary tax customs railway road airport airline metro bus taxi prime_minister media ngo",
-        # buildings and works
+        "salary tax customs railway road airport airline metro bus taxi prime_minister media ngo "
         "school kindergarten university hospital mosque church museum theatre stadium bridge "
         "tunnel factory hotel",
         # sports, and clubs
@@ -506,6 +544,11 @@ SLOTS: tuple[frozenset[str], ...] = tuple(
         "arrest+sentence+prison release+acquit",
         "sign veto",
         "lift extend",
+        "stop resume",
+        # met or called; the first round, the second; Monday's rate, Tuesday's
+        "meeting phone",
+        "first second third",
+        "monday tuesday wednesday thursday friday saturday sunday",
         # who is elected
         "parliament president",
         # people

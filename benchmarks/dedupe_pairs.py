@@ -24,6 +24,8 @@ from aggregator.prepare import title_places
 from aggregator.types import Entry
 
 PAIRS = Path(__file__).parent.parent / "tests" / "data" / "dedupe" / "pairs.json"
+#: Pairs written to trap the clustering (an audit): reported apart.
+AUDIT = PAIRS.with_name("audit-pairs.json")
 ORIGIN = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -84,8 +86,8 @@ def precision_recall(outcomes: list[Outcome]) -> tuple[float, float]:
     return tp / max(1, tp + fp), tp / max(1, tp + fn)
 
 
-def load() -> list[dict[str, object]]:
-    data: list[dict[str, object]] = json.loads(PAIRS.read_text(encoding="utf-8"))["pairs"]
+def load(path: Path = PAIRS) -> list[dict[str, object]]:
+    data: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))["pairs"]
     return data
 
 
@@ -103,6 +105,10 @@ def main(argv: list[str]) -> None:
     total = Counter(o.kind for o in outcomes)
     for kind in sorted(total):
         print(f"  {kind:<32} {merged[kind]:>3}/{total[kind]:<3} merged")
+    audit = decide_all(load(AUDIT))
+    p, r = precision_recall(audit)
+    print(f"{'audit pairs':<22} {len(audit):>4} pairs  merge precision {p:.3f}  recall {r:.3f}"
+          f"  ({sum(o.merged and not o.same for o in audit)} false merges)")  # fmt: skip
     if "-v" in argv:
         for o in outcomes:
             if o.merged != o.same:
