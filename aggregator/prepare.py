@@ -16,6 +16,7 @@ where starting processes would cost more than it saves (:class:`Preparer`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
@@ -336,6 +337,14 @@ class Preparer:
 
     def close(self) -> None:
         """Stop the worker processes, if any started (without waiting for a
-        pool whose worker died: it may never answer)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=self.dead_worker() is None, cancel_futures=True)
+        pool whose worker died: it may never answer; its other workers are
+        killed, or one would print a traceback on the refresh's stderr when
+        the pipe it reads work from closes)."""
+        if self._pool is None:
+            return
+        died = self.dead_worker() is not None
+        if died:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, ValueError):
+                    process.kill()
+        self._pool.shutdown(wait=not died, cancel_futures=True)
