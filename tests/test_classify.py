@@ -376,6 +376,27 @@ def test_source_hint(text: str, hint: str | None, countries: tuple[str, ...]) ->
     assert result.countries == countries
 
 
+@pytest.mark.parametrize(
+    ("title", "summary", "hint", "countries"),
+    [
+        # its home town in the summary, too weak alone: its home news all the same
+        ("Суд арестовал блогера", "Суд Душанбе арестовал блогера на два месяца.", "tj", ("tj",)),
+        ("Court jails journalist for seven years", "A court in Dushanbe sentenced him.", "tj",
+         ("tj",)),
+        ("Суд арестовал блогера", "Суд Душанбе арестовал блогера на два месяца.", None, ()),
+        # another country's place, or a foreign one: not the hint's
+        ("Court jails journalist", "A court in Bishkek sentenced him.", "tj", ()),
+        ("Earthquake in Japan", "Tremors were also felt in Dushanbe.", "tj", ()),
+    ],
+)  # fmt: skip
+def test_a_source_hint_completes_weak_evidence_of_its_own_country(
+    title: str, summary: str, hint: str | None, countries: tuple[str, ...]
+) -> None:
+    """An item of a Tajik outlet naming Dushanbe in its summary only was
+    dropped, while the same item naming no place was Tajik."""
+    assert CLASSIFIER.classify(entry(title, summary), hint).countries == countries
+
+
 def test_hint_is_explained() -> None:
     result = CLASSIFIER.classify_text("Курс доллара на 12 мая", "kg")
     assert result.matches == (Match("kg", "source country", "", "source", "hint", 3.0),)

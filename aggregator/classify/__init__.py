@@ -29,7 +29,8 @@ region terms reach the threshold or when it is about three or more of the
 five countries; about none, it is dropped.
 
 A source's ``country:`` hint (its home country) assigns that country only to
-an item with no evidence at all, Central Asian or foreign, and a word of home
+an item with no evidence but of that country, too weak alone (its capital in
+the summary), or with no evidence at all, Central Asian or foreign, and a word of home
 news (the state, exchange rates, schools: ``home:`` in ``state-words.yaml``): a Kyrgyz
 outlet's "Exchange rates for 12 May" is Kyrgyz, its "Earthquake in Japan" and
 "Apple unveils a new iPhone" are dropped.
@@ -437,11 +438,14 @@ def decide(matches: tuple[Match, ...], hint: str | None = None) -> Classificatio
     for n, m in enumerate(matches):
         scores[m.label] += m.points
         first.setdefault(m.label, n)
-    if hint in COUNTRIES and not matches:
-        hinted = Match(hint, "source country", "", "source", "hint", THRESHOLD)
-        matches = (hinted,)
+    if hint in COUNTRIES and scores[hint] < THRESHOLD and all(m.label == hint for m in matches):
+        # No evidence, or only of the source's own country, too weak alone
+        # (Dushanbe in a summary): an item naming its home town is no less
+        # its home news than one naming no place.
+        hinted = Match(hint, "source country", "", "source", "hint", THRESHOLD - scores[hint])
+        matches = (*matches, hinted)
         scores[hint] = THRESHOLD
-        first[hint] = 0
+        first.setdefault(hint, len(matches) - 1)
     best = max((scores[c] for c in COUNTRIES), default=0.0)
     kept = [c for c in COUNTRIES if scores[c] >= THRESHOLD and scores[c] >= RELATIVE * best]
     countries = tuple(
