@@ -190,6 +190,9 @@ class Signature:
     #: Whether the text gives a number as approximate ("about 300", "около
     #: 300"): another outlet's figure may then differ (:func:`conflicting`).
     vague: bool = False
+    #: Whether the title is written in Cyrillic: two titles in different
+    #: scripts are translations, not one template (:func:`contrasting`).
+    cyrillic: bool = False
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -208,7 +211,7 @@ class Signature:
     def dumps(self) -> str:
         return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places), self.vague]
+             sorted(self.title_numbers), sorted(self.places), self.vague, self.cyrillic]
         )  # fmt: skip
 
     @classmethod
@@ -223,6 +226,7 @@ class Signature:
             frozenset(title_numbers),
             frozenset(rest[0]) if rest else frozenset(),
             bool(rest[1]) if len(rest) > 1 else False,
+            bool(rest[2]) if len(rest) > 2 else False,
         )
 
 
@@ -245,7 +249,11 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
         title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
         vague=_vague(words),
+        cyrillic=not title.isascii() and _CYRILLIC_LETTER.search(title) is not None,
     )
+
+
+_CYRILLIC_LETTER = re.compile("[\u0400-\u04ff]")
 
 
 #: Words that give the number after them as approximate, in folded text
@@ -612,11 +620,12 @@ def contrasting(a: Signature, b: Signature, similarity: float) -> bool:
     "visit to China" and "visit to Japan", "electricity tariffs" and "gas
     tariffs". Near-copies (similarity above :data:`CONTRAST_EXEMPT`) are not,
     unless the swapped words fill one slot (:func:`swapped`), which two
-    titles never fill differently whatever their similarity."""
+    titles never fill differently whatever their similarity. Titles in
+    different scripts (a translation) are compared by their slots only."""
     if swapped(a, b):
         return True
-    if similarity >= CONTRAST_EXEMPT:
-        return False
+    if similarity >= CONTRAST_EXEMPT or a.cyrillic != b.cyrillic:
+        return False  # a light edit, or a translation: its words are not a template's
     mine, theirs = _stems(a.title), _stems(b.title)
     shared = len(mine & theirs)
     only = sorted((len(mine - theirs), len(theirs - mine)))

@@ -293,13 +293,14 @@ def test_labelled_pairs_meet_the_accuracy_targets() -> None:
 def test_audit_pairs_no_worse_than_when_added() -> None:
     """The pairs written to trap the clustering (``audit-pairs.json``): 50
     false merges when they were written, 34 after the slots and the number
-    rule they led to; never more, and no same story lost meanwhile."""
+    rule they led to; never more. 24 stories missed then, 22 since titles in
+    two scripts are not compared as one template."""
     outcomes = decide_all(load(AUDIT))
     false_merges = sum(o.merged and not o.same for o in outcomes)
     missed = sum(o.same and not o.merged for o in outcomes)
     assert len(outcomes) == 192
     assert false_merges <= 34
-    assert missed <= 24
+    assert missed <= 22
 
 
 @pytest.mark.parametrize(
@@ -350,6 +351,16 @@ def test_one_figure_each_and_none_shared_conflicts_unless_approximate(
     title: str, a: str, b: str, conflict: bool
 ) -> None:
     assert cluster.conflicting(doc(1, title, a), doc(2, title, b)) is conflict
+
+
+def test_titles_in_two_scripts_are_not_one_template() -> None:
+    """A translation swaps every word: only its slots are compared."""
+    latin = signature("Khujand hosts international Navruz festival", None)
+    cyrillic = signature("В Худжанде проходит международный фестиваль «Навруз»", None)
+    assert cyrillic.cyrillic and not latin.cyrillic
+    assert not cluster.contrasting(latin, cyrillic, similarity=0.3)
+    assert cluster.contrasting(latin, replace(cyrillic, cyrillic=False), similarity=0.3)
+    assert cluster.Signature.loads(cyrillic.dumps()) == cyrillic
 
 
 def test_an_approximate_figure_survives_storing() -> None:
