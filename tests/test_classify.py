@@ -555,6 +555,37 @@ def test_a_demonym_beside_a_word_of_the_state_means_the_state(
     assert CLASSIFIER.classify_text(text).countries == countries
 
 
+@pytest.mark.parametrize(
+    ("text", "countries", "kind"),
+    [
+        # the state's gas, border, electricity, envoy: not a minority's
+        ("Iraq to import Turkmen gas", ("tm",), "sovereign"),
+        ("Ирак будет импортировать туркменский газ", ("tm",), "sovereign"),
+        ("Tajik border guards clash with Taliban fighters in Takhar", ("tj",), "sovereign"),
+        ("Turkmen ambassador meets Iraqi officials", ("tm",), "sovereign"),
+        # other words of the state stay a people's where it is a minority
+        ("Uzbek migrants from Jawzjan return home", (), "demonym"),
+        ("В Киркуке туркменские рабочие вышли на протест", (), "demonym"),
+    ],
+)
+def test_a_minority_place_leaves_the_state_its_goods_border_and_envoys(
+    text: str, countries: tuple[str, ...], kind: str
+) -> None:
+    """A place where the people is a minority made "Turkmen gas" a people's
+    name, worth nothing: "Iraq to import Turkmen gas" was dropped."""
+    result = CLASSIFIER.classify_text(text)
+    assert result.countries == countries
+    assert kind in {m.kind for m in result.matches if m.label in {"tm", "tj", "uz"}}
+
+
+def test_sovereign_words_are_words_of_the_state() -> None:
+    folder = resources.files("aggregator.classify").joinpath("gazetteer")
+    words = yaml.safe_load(folder.joinpath(STATE_WORDS).read_text(encoding="utf-8"))
+    for language, forms in words["sovereign"].items():
+        side = words["before"] if language == "fr" else words["after"]
+        assert set(forms) <= set(side[language]), language
+
+
 def test_a_demonym_beside_a_word_of_the_state_is_explained_as_such() -> None:
     (match, _) = CLASSIFIER.classify_text("Tajik migrants face new rules in Russia").matches
     assert (match.term, match.kind) == ("Tajik", "state")

@@ -71,6 +71,7 @@ KIND_POINTS: Mapping[str, float] = {
     "demonym": 2.0,
     "citizen": 2.0,
     "state": 2.0,
+    "sovereign": 2.0,
     "city": 2.0,
     "province": 2.0,
     "landmark": 2.0,
@@ -202,8 +203,10 @@ class Gazetteer:
                 original = folded.span(at, last + len(words[i + size - 1]))
                 term = _pick(candidates, original, self._blocked(words, i, size))
                 if term is not None:
-                    if term.kind == "demonym" and self._state_words.next_to(words, i, i + size):
-                        term = _of_the_state(term)
+                    if term.kind == "demonym" and (
+                        kind := self._state_words.beside(words, i, i + size)
+                    ):
+                        term = _as_kind(term, kind)
                     yield term, original
                     free = i + size
                     break
@@ -241,13 +244,22 @@ class StateWords:
     minorities: Gazetteer | None = None
     #: Words of home news (``home:``), at the start of a folded word.
     home: re.Pattern[str] | None = None
+    #: Words of the state that no minority has (its gas, its border, its
+    #: embassy: ``sovereign:``): beside them a demonym is the state's even
+    #: in an item naming a place where that people is a minority.
+    sovereign: frozenset[str] = frozenset()
 
-    def next_to(self, words: list[str], start: int, end: int) -> bool:
-        """Whether tokens ``start`` to ``end`` of ``words`` have a word of the state beside them."""
+    def beside(self, words: list[str], start: int, end: int) -> str | None:
+        """The kind of tokens ``start`` to ``end`` of ``words``, a demonym, by
+        the word beside them: "state" (a word of the state), "sovereign" (one
+        of :attr:`sovereign`), or None (a people's name)."""
         before = words[start - 1] if start > 0 else ""
         if before in self.ethnic:
-            return False
-        return (end < len(words) and words[end] in self.after) or before in self.before
+            return None
+        after = words[end] if end < len(words) else ""
+        if after in self.after or before in self.before:
+            return "sovereign" if after in self.sovereign or before in self.sovereign else "state"
+        return None
 
     def home_news(self, texts: Iterable[str]) -> bool:
         """Whether ``texts`` have a word of home news (the state, exchange rates,
@@ -267,9 +279,9 @@ _PEOPLE = frozenset({"demonym", "state"})
 
 
 @lru_cache(maxsize=4096)
-def _of_the_state(term: Term) -> Term:
-    """A demonym beside a word of the state, as a word of the state."""
-    return replace(term, kind="state")
+def _as_kind(term: Term, kind: str) -> Term:
+    """A demonym beside a word of the state, as a word of the state (``kind``)."""
+    return replace(term, kind=kind)
 
 
 def _longest_by_first_token(keys: Iterable[Key]) -> dict[str, int]:
@@ -553,6 +565,7 @@ def _state_words() -> StateWords:
         for word in map(str, forms)
     )
     return StateWords(
+        sovereign=words(w for forms in data["sovereign"].values() for w in forms),
         after=words(w for forms in data["after"].values() for w in forms),
         before=words(w for forms in data["before"].values() for w in forms),
         ethnic=words(data["ethnic"]),
