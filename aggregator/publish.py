@@ -468,6 +468,9 @@ def _entry(story: Story) -> etree._Element:
     public = without_credentials(item.source_url)
     _sub(source, "id", public)
     _sub(source, "title", item.source_title or item.source_name)
+    # RFC 4287 4.2.11 asks for the feed's id, title and updated: the feed as
+    # this version of the item was copied from it (stable between refreshes).
+    _sub(source, "updated", site.rfc3339(item.changed))
     if item.source_link:
         _sub(source, "link", rel="alternate", type="text/html", href=item.source_link)
     _sub(source, "link", rel="self", href=public)

@@ -200,6 +200,12 @@ def test_feeds_follow_what_the_w3c_validator_expects(store: Store, tmp_path: Pat
         assert entry.findtext("a:updated", namespaces=ATOM).endswith("Z")
         source = entry.find("a:source", ATOM)
         assert source is not None and source.findtext("a:id", namespaces=ATOM) in (FR, EN)
+        # RFC 4287 4.2.11: an aggregator SHOULD give the source feed's id, title and updated
+        assert source.findtext("a:title", namespaces=ATOM)
+        assert source.findtext("a:updated", namespaces=ATOM).endswith("Z")
+    before = (config.output.dir / "kazakhstan.xml").read_bytes()
+    publish(store, config)  # nothing changed: neither does any source's updated
+    assert (config.output.dir / "kazakhstan.xml").read_bytes() == before
 
 
 def test_index_opml_and_stylesheet(store: Store, tmp_path: Path) -> None:
