@@ -193,6 +193,9 @@ class Signature:
     #: Whether the title is written in Cyrillic: two titles in different
     #: scripts are translations, not one template (:func:`contrasting`).
     cyrillic: bool = False
+    #: Stems of the title's names: its capitalised words but the first
+    #: ("Tengri Bank loses licence": tengr), which :func:`contrasting` reads.
+    names: frozenset[str] = frozenset()
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -211,7 +214,8 @@ class Signature:
     def dumps(self) -> str:
         return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
-             sorted(self.title_numbers), sorted(self.places), self.vague, self.cyrillic]
+             sorted(self.title_numbers), sorted(self.places), self.vague, self.cyrillic,
+             sorted(self.names)]
         )  # fmt: skip
 
     @classmethod
@@ -227,6 +231,7 @@ class Signature:
             frozenset(rest[0]) if rest else frozenset(),
             bool(rest[1]) if len(rest) > 1 else False,
             bool(rest[2]) if len(rest) > 2 else False,
+            frozenset(rest[3]) if len(rest) > 3 else frozenset(),
         )
 
 
@@ -250,7 +255,20 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
         places=frozenset(key for place in places for key in place_keys(place)),
         vague=_vague(words),
         cyrillic=not title.isascii() and _CYRILLIC_LETTER.search(title) is not None,
+        names=_names(title),
     )
+
+
+def _names(title: str) -> frozenset[str]:
+    """The stems of a title's names: its capitalised words (not in capitals:
+    "UN", "ЦБ"), the first one left out (every title starts with a capital)."""
+    names = (w for w in _LETTERS.findall(title)[1:] if w[0].isupper() and not w.isupper())
+    return frozenset(
+        f for word in names for f in _word_features(_fold(word)) if not f.startswith("@")
+    )
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 _CYRILLIC_LETTER = re.compile("[\u0400-\u04ff]")
@@ -619,14 +637,24 @@ def contrasting(a: Signature, b: Signature, similarity: float) -> bool:
     """True for two titles cut from one template with a word or two swapped:
     "visit to China" and "visit to Japan", "electricity tariffs" and "gas
     tariffs". Near-copies (similarity above :data:`CONTRAST_EXEMPT`) are not,
-    unless the swapped words fill one slot (:func:`swapped`), which two
+    unless the words swapped are names (:attr:`Signature.names`) or fill
+    one slot (:func:`swapped`), which two
     titles never fill differently whatever their similarity. Titles in
     different scripts (a translation) are compared by their slots only."""
     if swapped(a, b):
         return True
-    if similarity >= CONTRAST_EXEMPT or a.cyrillic != b.cyrillic:
-        return False  # a light edit, or a translation: its words are not a template's
+    if a.cyrillic != b.cyrillic:
+        return False  # a translation: its words are not a template's
     mine, theirs = _stems(a.title), _stems(b.title)
+    if similarity >= CONTRAST_EXEMPT:
+        # A light edit, unless it swaps a name for another ("Tengri Bank"
+        # and "Capital Bank lose their licences"; two boxers' gold).
+        # Not two spellings of one name (Roghun, Rogun: their first letters agree).
+        only_mine, only_theirs = mine - theirs, theirs - mine
+        if not all(0 < len(only) <= CONTRAST_WORDS[1] for only in (only_mine, only_theirs)):
+            return False
+        names, other = only_mine & a.names, only_theirs & b.names
+        return bool(names and other) and not {n[:3] for n in names} & {n[:3] for n in other}
     shared = len(mine & theirs)
     only = sorted((len(mine - theirs), len(theirs - mine)))
     return (

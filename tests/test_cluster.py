@@ -293,13 +293,14 @@ def test_labelled_pairs_meet_the_accuracy_targets() -> None:
 def test_audit_pairs_no_worse_than_when_added() -> None:
     """The pairs written to trap the clustering (``audit-pairs.json``): 50
     false merges when they were written, 34 after the slots and the number
-    rule they led to; never more. 24 stories missed then, 22 since titles in
-    two scripts are not compared as one template."""
+    rule they led to, 31 since names swapped in near-copies tell; never
+    more. 24 stories missed then, 22 since titles in two scripts are not
+    compared as one template."""
     outcomes = decide_all(load(AUDIT))
     false_merges = sum(o.merged and not o.same for o in outcomes)
     missed = sum(o.same and not o.merged for o in outcomes)
     assert len(outcomes) == 192
-    assert false_merges <= 34
+    assert false_merges <= 31
     assert missed <= 22
 
 
@@ -353,6 +354,27 @@ def test_one_figure_each_and_none_shared_conflicts_unless_approximate(
     assert cluster.conflicting(doc(1, title, a), doc(2, title, b)) is conflict
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "contrast"),
+    [
+        # a near-copy with one name swapped for another: another event
+        ("Kazakh regulator revokes Tengri Bank licence",
+         "Kazakh regulator revokes Capital Bank licence", True),
+        ("Uzbekistan's Mullojonov wins world boxing gold",
+         "Uzbekistan's Jalolov wins world boxing gold", True),
+        # two spellings of one name, a first name added: a light edit
+        ("Rahmon opens Roghun unit", "Emomali Rahmon opens Rogun unit", False),
+        ("Uzbekistan's Jalolov wins world boxing gold",
+         "Uzbekistan's Djalolov wins world boxing gold", False),
+        # a word that is no name swapped: a light edit
+        ("Kazakh regulator revokes Tengri Bank licence",
+         "Kazakh regulator withdraws Tengri Bank licence", False),
+    ],
+)  # fmt: skip
+def test_near_copies_with_a_name_swapped_contrast(a: str, b: str, contrast: bool) -> None:
+    assert cluster.contrasting(signature(a, None), signature(b, None), similarity=0.9) is contrast
+
+
 def test_titles_in_two_scripts_are_not_one_template() -> None:
     """A translation swaps every word: only its slots are compared."""
     latin = signature("Khujand hosts international Navruz festival", None)
@@ -361,6 +383,9 @@ def test_titles_in_two_scripts_are_not_one_template() -> None:
     assert not cluster.contrasting(latin, cyrillic, similarity=0.3)
     assert cluster.contrasting(latin, replace(cyrillic, cyrillic=False), similarity=0.3)
     assert cluster.Signature.loads(cyrillic.dumps()) == cyrillic
+    named = signature("Kazakh regulator revokes Tengri Bank licence", None)
+    assert named.names == {"tengr", "bank"}
+    assert cluster.Signature.loads(named.dumps()) == named
 
 
 def test_an_approximate_figure_survives_storing() -> None:
