@@ -193,8 +193,8 @@ class Signature:
     #: Whether the title is written in Cyrillic: two titles in different
     #: scripts are translations, not one template (:func:`contrasting`).
     cyrillic: bool = False
-    #: Stems of the title's names: its capitalised words but the first
-    #: ("Tengri Bank loses licence": tengr), which :func:`contrasting` reads.
+    #: Stems of the title's names (:func:`_names`: "Tengri Bank loses its
+    #: licence": tengr, bank), which :func:`contrasting` reads.
     names: frozenset[str] = frozenset()
 
     @property
@@ -219,19 +219,25 @@ class Signature:
         )  # fmt: skip
 
     @classmethod
-    def loads(cls, text: str) -> Signature:
-        # Signatures stored before a field was added lack it: its default.
-        features, title, numbers, title_numbers, *rest = json.loads(text)
+    def loads(cls, text: str, title: str | None = None) -> Signature:
+        """A stored signature. One stored by an older version lacks the later
+        fields: what is read from the title is read from ``title`` (the
+        item's), if given; an approximate figure is taken as exact."""
+        features, title_features, numbers, title_numbers, *rest = json.loads(text)
+        places, vague, cyrillic, names = (*rest, None, None, None, None)[:4]
+        # (A version stored the item's countries, a list, where vague is now.)
+        if not isinstance(cyrillic, bool) or not isinstance(names, list):
+            cyrillic, names = (_cyrillic(title), _names(title)) if title else (False, ())
         # Interned: an index holds thousands of signatures made of the same words.
         return cls(
             tuple(map(sys.intern, features)),
-            tuple(map(sys.intern, title)),
+            tuple(map(sys.intern, title_features)),
             frozenset(numbers),
             frozenset(title_numbers),
-            frozenset(rest[0]) if rest else frozenset(),
-            bool(rest[1]) if len(rest) > 1 else False,
-            bool(rest[2]) if len(rest) > 2 else False,
-            frozenset(rest[3]) if len(rest) > 3 else frozenset(),
+            frozenset(places or ()),
+            vague if isinstance(vague, bool) else False,
+            cyrillic,
+            frozenset(names),
         )
 
 
@@ -254,17 +260,32 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
         title_numbers=frozenset(n for n in _folded_numbers(title_folded) if n not in ("0", "1")),
         places=frozenset(key for place in places for key in place_keys(place)),
         vague=_vague(words),
-        cyrillic=not title.isascii() and _CYRILLIC_LETTER.search(title) is not None,
+        cyrillic=_cyrillic(title),
         names=_names(title),
     )
 
 
+def _cyrillic(title: str) -> bool:
+    return not title.isascii() and _CYRILLIC_LETTER.search(title) is not None
+
+
 def _names(title: str) -> frozenset[str]:
     """The stems of a title's names: its capitalised words (not in capitals:
-    "UN", "ЦБ"), the first one left out (every title starts with a capital)."""
-    names = (w for w in _LETTERS.findall(title)[1:] if w[0].isupper() and not w.isupper())
+    "UN", "ЦБ"), the first one only before another ("Tengri Bank loses..."),
+    as every title starts with a capital; none in a Title Case headline,
+    whose capitals tell no names."""
+    words = _LETTERS.findall(title)
+    capital = [w[0].isupper() and not w.isupper() for w in words]
+    if len(words) > 3 and 2 * sum(capital[1:]) > len(words) - 1:
+        return frozenset()  # "Floods Hit Almaty Region"
+    if capital and (len(words) < 2 or not capital[1]):
+        capital[0] = False
     return frozenset(
-        f for word in names for f in _word_features(_fold(word)) if not f.startswith("@")
+        f
+        for word, named in zip(words, capital, strict=True)
+        if named
+        for f in _word_features(_fold(word))
+        if not f.startswith("@")
     )
 
 

@@ -646,7 +646,7 @@ def _doc_from_row(row: ClusterRow) -> cluster.Doc:
     if row.signature is None:  # stored before clustering existed
         signature = cluster.signature(row.title or "", row.summary)
     else:
-        signature = cluster.Signature.loads(row.signature)
+        signature = cluster.Signature.loads(row.signature, row.title or "")
     return cluster.Doc(
         row.item_id, row.story_id, row.source_url, row.date, signature,
         cluster.countries(row.countries.split()),

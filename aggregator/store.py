@@ -178,7 +178,9 @@ class ClusterRow:
     source_url: str
     date: datetime
     signature: str | None
-    #: The text, only for an item stored without a signature (before clustering).
+    #: The title (a signature stored by an older version lacks what is read
+    #: from it), and the summary only for an item stored without a signature
+    #: (before clustering).
     title: str | None
     summary: str | None
     #: Its country codes, space-separated (``items.countries``).
@@ -593,8 +595,7 @@ class Store:
         """Items about the region dated after ``since`` whose id is above
         ``after``, for the story index."""
         rows = self._execute(
-            """SELECT id, story_id, source_url, date, signature,
-                      CASE WHEN signature IS NULL THEN title END,
+            """SELECT id, story_id, source_url, date, signature, title,
                       CASE WHEN signature IS NULL THEN summary END, countries
                FROM items WHERE relevant = 1 AND date >= ? AND id > ? ORDER BY id""",
             (_iso(since), after),

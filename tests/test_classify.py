@@ -387,10 +387,13 @@ def test_source_hint(text: str, hint: str | None, countries: tuple[str, ...]) ->
         # another country's place, or a foreign one: not the hint's
         ("Court jails journalist", "A court in Bishkek sentenced him.", "tj", ()),
         ("Earthquake in Japan", "Tremors were also felt in Dushanbe.", "tj", ()),
+        # its people where they are a minority: news from abroad
+        ("Kyrgyz of Murghab celebrate Nooruz", None, "kg", ()),
+        ("Bayan-Olgii Kazakhs celebrate Nauryz", None, "kz", ()),
     ],
 )  # fmt: skip
 def test_a_source_hint_completes_weak_evidence_of_its_own_country(
-    title: str, summary: str, hint: str | None, countries: tuple[str, ...]
+    title: str, summary: str | None, hint: str | None, countries: tuple[str, ...]
 ) -> None:
     """An item of a Tajik outlet naming Dushanbe in its summary only was
     dropped, while the same item naming no place was Tajik."""

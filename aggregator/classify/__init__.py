@@ -450,10 +450,15 @@ def decide(matches: tuple[Match, ...], hint: str | None = None) -> Classificatio
     for n, m in enumerate(matches):
         scores[m.label] += m.points
         first.setdefault(m.label, n)
-    if hint in COUNTRIES and scores[hint] < THRESHOLD and all(m.label == hint for m in matches):
+    if (
+        hint in COUNTRIES
+        and scores[hint] < THRESHOLD
+        and all(m.label == hint and m.points > 0 for m in matches)
+    ):
         # No evidence, or only of the source's own country, too weak alone
         # (Dushanbe in a summary): an item naming its home town is no less
-        # its home news than one naming no place.
+        # its home news than one naming no place. Not its people's name
+        # where they are a minority (worth nothing): news from abroad.
         hinted = Match(hint, "source country", "", "source", "hint", THRESHOLD - scores[hint])
         matches = (*matches, hinted)
         scores[hint] = THRESHOLD
