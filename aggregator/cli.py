@@ -175,7 +175,8 @@ def run(config_path: Path) -> None:
         cfg = current["config"]
         try:
             with (
-                refresh_lock(cfg.storage, _for_hand_commands, command="run"),
+                # An editor's preview is waited for, but not past SIGTERM.
+                refresh_lock(cfg.storage, _for_hand_commands, command="run", stop=stop),
                 _store_or_raise(cfg) as store,
             ):
                 report = run_refresh(cfg, store, stop=stop)

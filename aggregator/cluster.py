@@ -560,8 +560,8 @@ def conflicting(a: Doc, b: Doc) -> bool:
 #: health minister", "French minister" and "German minister"). Concepts
 #: joined by "+" are one filler: words that another wording or language may
 #: use for the same thing ("power" is energy, "électricité" electricity;
-#: "plant" is a factory, "centrale" a power plant; "gas" is fuel in American
-#: English).
+#: "plant" is a factory, "centrale" a power plant; petrol and diesel are oil
+#: products). Natural gas is its own: Turkmen gas and Kazakh oil are two trades.
 SLOTS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -40,12 +41,13 @@ def refresh_lock(
     wait: Wait = 0,
     waiting: Callable[[str], None] | None = None,
     command: str = "refresh",
+    stop: threading.Event | None = None,
 ) -> AbstractContextManager[None]:
     """The lock a refresh holds: the SQLite store's lock file; none for
     PostgreSQL, where several workers may refresh at once. See :func:`exclusive`."""
     if isinstance(storage, PostgresURL):
         return nullcontext()
-    return exclusive(lock_path(storage), wait, waiting, command)
+    return exclusive(lock_path(storage), wait, waiting, command, stop)
 
 
 def lock_path(storage: Path) -> Path:
@@ -59,14 +61,18 @@ def exclusive(
     wait: Wait = 0,
     waiting: Callable[[str], None] | None = None,
     command: str = "",
+    stop: threading.Event | None = None,
 ) -> Iterator[None]:
     """Hold the lock at ``path`` for the duration of the block, as ``command``;
     if another process holds it, wait up to ``wait`` seconds for it (or
-    ``wait(its command)``), calling ``waiting`` once with the reason (naming
-    the holder).
+    ``wait(its command)``, from when that command is seen to hold it: a
+    refresh that takes over from a preview is not waited for), calling
+    ``waiting`` once with the reason (naming the holder); and not once
+    ``stop`` is set.
 
     Raises:
-        Locked: another process holds it, still after ``wait`` (the message names its pid).
+        Locked: another process holds it, still after ``wait`` or once
+            ``stop`` is set (the message names its pid).
         StoreError: the lock file cannot be created (the store's folder cannot be).
     """
     try:
@@ -75,7 +81,7 @@ def exclusive(
     except OSError as e:
         raise StoreError(f"{path}: cannot create the store's lock file ({e.strerror})") from e
     try:
-        deadline = None
+        deadline, seen = 0.0, None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -84,14 +90,18 @@ def exclusive(
                 pid, held_by = holder(fd)
                 who = f"pid {pid}, {held_by}" if held_by else f"pid {pid}"
                 reason = f"{path}: another aggregator ({who}) is running"
-                if deadline is None:
+                if seen is None or (callable(wait) and held_by != seen):
                     deadline = time.monotonic() + (wait(held_by) if callable(wait) else wait)
-                if time.monotonic() >= deadline:
+                    seen = held_by
+                if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                     raise Locked(reason) from e
                 if waiting is not None:
                     waiting(reason)
                     waiting = None
-                time.sleep(POLL)
+                if stop is not None:
+                    stop.wait(POLL)
+                else:
+                    time.sleep(POLL)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {command}".strip().encode() + b"\n", 0)
         try:

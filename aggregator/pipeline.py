@@ -419,8 +419,8 @@ async def _refresh_claimed(
         try:
             result, prepared = await attempt(url, validators)
         except SourceError as e:
-            if url == source.url:
-                raise
+            if url == source.url or (isinstance(e, FetchError) and e.retry_after is not None):
+                raise  # (a server asking to wait is not a broken move)
             # A permanent redirect can be a mistake (a site's new home page, a
             # parked domain): where it sent us fails, so try feeds.yaml's URL.
             # If that works, the move is forgotten (or replaced by its own).

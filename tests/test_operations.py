@@ -7,6 +7,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import EXIT_LOCKED, cli
-from aggregator.lock import exclusive, lock_path
+from aggregator.lock import Locked, exclusive, lock_path
 
 from .support import DATA, FeedServer, write_config
 
@@ -216,6 +217,40 @@ def test_a_refresh_waits_for_a_preview_or_reclassify_but_not_for_a_refresh(
         holder.wait(timeout=10)
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_a_wait_for_a_preview_ends_when_a_refresh_takes_over_or_on_stop(tmp_path: Path) -> None:
+    """The daemon's check waits for an editor's preview, but neither for a
+    refresh that took the lock after it, nor past SIGTERM (systemd would
+    kill it)."""
+    lock = tmp_path / "aggregator.sqlite.lock"
+    seen: list[str] = []
+
+    def wait(command: str) -> float:
+        seen.append(command)
+        return 300 if command == "preview" else 0
+
+    with exclusive(lock, command="preview"):
+        fd = os.open(lock, os.O_RDWR)
+        started = time.monotonic()
+        timer = threading.Timer(0.5, lambda: os.pwrite(fd, b"999 refresh\n", 0))
+        timer.start()
+        with pytest.raises(Locked, match=r"pid 999, refresh"):
+            with exclusive(lock, wait, command="run"):
+                pass
+        timer.join()
+        assert seen == ["preview", "refresh"] and time.monotonic() - started < 10
+
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"998 preview\n", 0)
+        os.close(fd)
+        stop = threading.Event()
+        threading.Timer(0.5, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(Locked, match=r"pid 998, preview"):
+            with exclusive(lock, wait, command="run", stop=stop):
+                pass
+        assert 0.4 < time.monotonic() - started < 10  # it waited, until stopped
 
 
 def test_a_progress_bar_on_a_terminal_for_many_sources(server: FeedServer, tmp_path: Path) -> None:

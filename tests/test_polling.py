@@ -235,6 +235,13 @@ def test_a_permanent_redirect_whose_target_fails_still_fails_if_feeds_yaml_url_r
     assert "503" in (report.sources[0].error or "")
     state = store.source(old)
     assert state is not None and state.moved_to == new and state.failures == 1
+    assert len(server.hits("/old")) == 2  # feeds.yaml's URL tried again, once
+
+    # A server that asks to wait is not a broken move: waited for, not bypassed.
+    server.routes["/new"] = Route(body=b"", status=429, headers={"Retry-After": "600"})
+    clock.now += timedelta(days=1)
+    assert run(config, store, clock).sources[0].status is Status.ERROR
+    assert len(server.hits("/old")) == 2
 
 
 def test_a_temporary_redirect_changes_nothing(
