@@ -196,6 +196,9 @@ class Signature:
     #: Stems of the title's names (:func:`_names`: "Tengri Bank loses its
     #: licence": tengr, bank), which :func:`contrasting` reads.
     names: frozenset[str] = frozenset()
+    #: Numbers fused to a word in the title, as written folded ("u-17",
+    #: "камбарата-1"): not quantities, but which team or plant (:func:`conflicting`).
+    fused: frozenset[str] = frozenset()
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -215,7 +218,7 @@ class Signature:
         return _JSON.encode(
             [list(self.features), list(self.title), sorted(self.numbers),
              sorted(self.title_numbers), sorted(self.places), self.vague, self.cyrillic,
-             sorted(self.names)]
+             sorted(self.names), sorted(self.fused)]
         )  # fmt: skip
 
     @classmethod
@@ -224,10 +227,14 @@ class Signature:
         fields: what is read from the title is read from ``title`` (the
         item's), if given; an approximate figure is taken as exact."""
         features, title_features, numbers, title_numbers, *rest = json.loads(text)
-        places, vague, cyrillic, names = (*rest, None, None, None, None)[:4]
+        places, vague, cyrillic, names, fused = (*rest, None, None, None, None, None)[:5]
         # (A version stored the item's countries, a list, where vague is now.)
-        if not isinstance(cyrillic, bool) or not isinstance(names, list):
-            cyrillic, names = (_cyrillic(title), _names(title)) if title else (False, ())
+        if not isinstance(cyrillic, bool) or not all(isinstance(f, list) for f in (names, fused)):
+            cyrillic, names, fused = (
+                (_cyrillic(title), _names(title), _fused_words(_fold(title)))
+                if title
+                else (False, (), ())
+            )
         # Interned: an index holds thousands of signatures made of the same words.
         return cls(
             tuple(map(sys.intern, features)),
@@ -238,6 +245,7 @@ class Signature:
             vague if isinstance(vague, bool) else False,
             cyrillic,
             frozenset(names),
+            frozenset(fused),
         )
 
 
@@ -262,7 +270,18 @@ def signature(title: str, summary: str | None, places: Iterable[str] = ()) -> Si
         vague=_vague(words),
         cyrillic=_cyrillic(title),
         names=_names(title),
+        fused=_fused_words(title_folded),
     )
+
+
+def _fused_words(folded: str) -> frozenset[str]:
+    """The numbers fused to a word in a folded title ("u-17", "ps-2")."""
+    if "-" not in folded:
+        return frozenset()
+    return frozenset(_FUSED_WORD.findall(folded))
+
+
+_FUSED_WORD = re.compile(r"[^\W\d_]+-\d+")
 
 
 def _cyrillic(title: str) -> bool:
@@ -531,17 +550,35 @@ class Hit:
     similarity: float
 
 
+def _fused_apart(a: frozenset[str], b: frozenset[str]) -> bool:
+    """True when one word carries different numbers in ``a`` and ``b``
+    (:attr:`Signature.fused`): U-17 and U-20, Kambarata-1 and Kambarata-2."""
+    numbers: defaultdict[str, set[str]] = defaultdict(set)
+    for fused in a:
+        word, _, number = fused.rpartition("-")
+        numbers[word].add(number)
+    theirs: defaultdict[str, set[str]] = defaultdict(set)
+    for fused in b:
+        word, _, number = fused.rpartition("-")
+        if word in numbers:
+            theirs[word].add(number)
+    return any(not numbers[word] & found for word, found in theirs.items())
+
+
 def conflicting(a: Doc, b: Doc) -> bool:
     """True when two items cannot be one story whatever their words: too far
     apart in time, titles with different numbers ("rate on 12 May" and "on 13
     May"), texts with telling numbers and none in common (two or more each
-    if either gives one as approximate),
+    if either gives one as approximate), titles with one word numbered
+    differently (U-17 and U-20),
     titles naming different places (Ashgabat and Turkmenabat), or items about
     different countries (Tokayev and Mirziyoyev each received at the Élysée)."""
     if abs(a.at - b.at) > WINDOW:
         return True
     x, y = a.signature, b.signature
     if x.title_numbers and y.title_numbers and not x.title_numbers & y.title_numbers:
+        return True
+    if x.fused and y.fused and _fused_apart(x.fused, y.fused):
         return True
     if x.numbers and y.numbers and not x.numbers & y.numbers:
         # Different figures: different events ("3 killed", "30 killed"; the

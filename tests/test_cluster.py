@@ -294,14 +294,14 @@ def test_labelled_pairs_meet_the_accuracy_targets() -> None:
 def test_audit_pairs_no_worse_than_when_added() -> None:
     """The pairs written to trap the clustering (``audit-pairs.json``): 50
     false merges when they were written, 34 after the slots and the number
-    rule they led to, 31 since names swapped in near-copies tell; never
-    more. 24 stories missed then, 22 since titles in two scripts are not
-    compared as one template."""
+    rule they led to, 31 since names swapped in near-copies tell, 29 since
+    numbered words (U-17, U-20) do; never more. 24 stories missed then, 22
+    since titles in two scripts are not compared as one template."""
     outcomes = decide_all(load(AUDIT))
     false_merges = sum(o.merged and not o.same for o in outcomes)
     missed = sum(o.same and not o.merged for o in outcomes)
     assert len(outcomes) == 192
-    assert false_merges <= 31
+    assert false_merges <= 29
     assert missed <= 22
 
 
@@ -378,6 +378,23 @@ def test_one_figure_each_and_none_shared_conflicts_unless_approximate(
 )  # fmt: skip
 def test_near_copies_with_a_name_swapped_contrast(a: str, b: str, contrast: bool) -> None:
     assert cluster.contrasting(signature(a, None), signature(b, None), similarity=0.9) is contrast
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "conflict"),
+    [
+        ("Uzbekistan U-17 beat Tajikistan to reach CAFA final",
+         "Uzbekistan U-20 beat Tajikistan to reach CAFA final", True),
+        ("Work resumes at Kambarata-1 site", "Work resumes at Kambarata-2 site", True),
+        ("Сборная Узбекистана U-17 вышла в финал",
+         "Сборная Узбекистана U-17 вышла в финал CAFA", False),
+        # different words numbered: nothing to compare
+        ("Uzbekistan U-17 beat Tajikistan",
+         "Tajikistan loses to Uzbekistan in Covid-19 era", False),
+    ],
+)  # fmt: skip
+def test_one_word_numbered_differently_conflicts(a: str, b: str, conflict: bool) -> None:
+    assert cluster.conflicting(doc(1, a), doc(2, b)) is conflict
 
 
 def test_titles_in_two_scripts_are_not_one_template() -> None:
