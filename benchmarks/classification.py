@@ -104,6 +104,7 @@ SETS = (
     "synthetic-expected-labels.json",
     "headlines-eval.json",
     "adversarial.json",
+    "adversarial-fr-ru.json",
 )
 
 

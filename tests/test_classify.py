@@ -221,7 +221,6 @@ CYCLISTS = "the Astana cycling team, by its short name"
 KNOWN_WRONG = {
     "Uyghur and Kazakh workers moved to factories across China under labour transfer scheme":
         "Kazakhs of Xinjiang, but only China is named: not a place where Kazakhs are a minority",
-    "How To Make Uzbek Osh At Home": "a recipe: the Uzbek dish, not Uzbekistan",
     "Bukhara named among Asia's 50 Best Restaurants again": "a restaurant in Delhi",
     "Fitzrovia's Samarkand wins Michelin Bib Gourmand": "a restaurant in London",
     "Astana rider wins Tour de France stage in the Pyrenees": CYCLISTS,
@@ -236,13 +235,17 @@ def labelled_items() -> list[tuple[str, str | None, list[str], str | None]]:
     real = json.loads((DATA / "real-headlines.json").read_text(encoding="utf-8"))
     synthetic = json.loads((DATA / "synthetic-expected-labels.json").read_text(encoding="utf-8"))
     evaluation = json.loads((DATA / "headlines-eval.json").read_text(encoding="utf-8"))
-    audit = json.loads((DATA / "adversarial.json").read_text(encoding="utf-8"))
+    audits = [
+        json.loads((DATA / name).read_text(encoding="utf-8"))
+        for name in ("adversarial.json", "adversarial-fr-ru.json")
+    ]
     items = [(i["title"], None, i["expected"], None) for i in real["items"]]
     for feed in synthetic["feeds"].values():
         items += [(i["title"], None, i["expected"], None) for i in feed["items"]]
     items += [(i["title"], i.get("summary"), i["expected"], None) for i in evaluation["items"]]
     items += [
         (i["title"], i.get("summary"), i["expected"], i.get("source_country"))
+        for audit in audits
         for i in audit["items"]
     ]
     return items
