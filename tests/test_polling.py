@@ -167,12 +167,17 @@ def test_410_gone_stops_polling_until_a_forced_refresh_finds_it_back(
     assert state is not None and state.gone is None
 
 
+def moved(server: FeedServer, setup: Setup) -> tuple[str, str, Config, Store]:
+    """A source whose feeds.yaml URL (/old) redirects permanently to /new."""
+    new = server.serve("/new", FEED)
+    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
+    return new, old, *setup(old)
+
+
 def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
     server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
-    new = server.serve("/new", FEED)
-    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
-    config, store = setup(old)
+    new, old, config, store = moved(server, setup)
 
     first = run(config, store, clock)
     second = run(config, store, clock, force=True)
@@ -199,9 +204,7 @@ def test_a_permanent_redirect_that_stops_working_is_forgotten(
     domain, a site's new home page): the source failed until an editor
     changed feeds.yaml, and no command could reset it. Where the move fails,
     feeds.yaml's URL is tried again, and the move forgotten if it works."""
-    server.serve("/new", FEED)
-    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
-    config, store = setup(old)
+    _, old, config, store = moved(server, setup)
     run(config, store, clock)
     server.routes["/new"] = broken
     server.routes["/old"] = Route(body=FEED)  # feeds.yaml's URL works again
@@ -222,9 +225,7 @@ def test_a_permanent_redirect_that_stops_working_is_forgotten(
 def test_a_permanent_redirect_whose_target_fails_still_fails_if_feeds_yaml_url_redirects_there(
     server: FeedServer, setup: Setup, clock: Clock
 ) -> None:
-    new = server.serve("/new", FEED)
-    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
-    config, store = setup(old)
+    new, old, config, store = moved(server, setup)
     run(config, store, clock)
     server.routes["/new"] = Route(body=b"", status=503)
 
@@ -278,9 +279,7 @@ def test_following_the_advice_to_update_feeds_yaml_keeps_the_items(
     its new URL takes over the stored one (found by its redirect, or by its
     name): its items are not stored again, so no entry is duplicated or
     looks updated, and they are not credited to their own outlet twice."""
-    new = server.serve("/new", FEED)
-    old = server.serve("/old", b"", status=301, headers={"Location": "/new"})
-    config, store = setup(old)
+    new, old, config, store = moved(server, setup)
     run(config, store, clock)
     before = [(item.guid, item.changed) for item in store.all_items()]
     published = [(e["id"], e["updated"]) for e in entries(config.output.dir / "kazakhstan.xml")]
