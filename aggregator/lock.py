@@ -115,5 +115,6 @@ def exclusive(
 def holder(fd: int) -> tuple[str, str]:
     """The pid ("?" if unknown) and command ("" if unknown: written by an
     older version, or not yet) of the lock file's holder."""
-    pid, _, command = os.pread(fd, 64, 0).decode("ascii", "replace").strip().partition(" ")
+    line = os.pread(fd, 64, 0).decode("ascii", "replace").partition("\n")[0]
+    pid, _, command = line.strip().partition(" ")
     return pid or "?", command.strip()

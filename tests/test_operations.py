@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import EXIT_LOCKED, cli
-from aggregator.lock import Locked, exclusive, lock_path
+from aggregator.lock import Locked, exclusive, holder, lock_path
 
 from .support import DATA, FeedServer, write_config
 
@@ -233,7 +233,10 @@ def test_a_wait_for_a_preview_ends_when_a_refresh_takes_over_or_on_stop(tmp_path
     with exclusive(lock, command="preview"):
         fd = os.open(lock, os.O_RDWR)
         started = time.monotonic()
-        timer = threading.Timer(0.5, lambda: os.pwrite(fd, b"999 refresh\n", 0))
+        # (As a holder writes it: the old line cut, then the new one.)
+        timer = threading.Timer(
+            0.5, lambda: (os.ftruncate(fd, 0), os.pwrite(fd, b"999 refresh\n", 0))
+        )
         timer.start()
         with pytest.raises(Locked, match=r"pid 999, refresh"):
             with exclusive(lock, wait, command="run"):
@@ -251,6 +254,27 @@ def test_a_wait_for_a_preview_ends_when_a_refresh_takes_over_or_on_stop(tmp_path
             with exclusive(lock, wait, command="run", stop=stop):
                 pass
         assert 0.4 < time.monotonic() - started < 10  # it waited, until stopped
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"1234 preview\n", ("1234", "preview")),
+        (b"1234\n", ("1234", "")),  # written by an older version
+        (b"", ("?", "")),  # cut, not yet written again
+        (b"999 refresh\nw\n", ("999", "refresh")),  # a longer line's end left behind
+    ],
+)
+def test_the_lock_file_names_its_holder(
+    tmp_path: Path, content: bytes, expected: tuple[str, str]
+) -> None:
+    path = tmp_path / "lock"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert holder(fd) == expected
+    finally:
+        os.close(fd)
 
 
 def test_a_progress_bar_on_a_terminal_for_many_sources(server: FeedServer, tmp_path: Path) -> None:
