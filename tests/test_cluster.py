@@ -410,6 +410,20 @@ def test_titles_in_two_scripts_are_not_one_template() -> None:
     assert cluster.Signature.loads(named.dumps()) == named
 
 
+@pytest.mark.parametrize(
+    ("text", "vague"),
+    [
+        ("About 300 houses", True), ("more than 20 killed", True), ("at least 5 dead", True),
+        ("près de 1 000 maisons", True), ("au moins 3 morts", True), ("plus de 50 morts", True),
+        ("около 300 домов", True), ("не менее 40 человек", True),
+        ("312 houses", False), ("вырос до 528", False), ("de 5 morts", False),
+        ("plus de détails : 5 morts", False), ("at 5 pm", False), ("environ", False),
+    ],
+)  # fmt: skip
+def test_approximate_figures(text: str, vague: bool) -> None:
+    assert cluster._vague(cluster._words(cluster._fold(text))) is vague
+
+
 def test_an_approximate_figure_survives_storing() -> None:
     vague = signature("Earthquake", "About 300 houses damaged", [])
     assert vague.vague and not signature("Earthquake", "312 houses damaged", []).vague
